@@ -1,0 +1,185 @@
+/*!
+The command line, and nothing else: clap definitions and value parsers. `main.rs` turns the
+parsed [`Cli`] into a library [`fetchpool::Config`]; nothing below here sees clap.
+*/
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Download many files on a fixed pool of blocking threads.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fetchpool",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub get: GetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve generated files on a loopback port behind an emulated slow link, download them
+    /// serially and in parallel, and print the comparison. Needs no network.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One file after the other.
+    Serial,
+    /// Files on the worker pool.
+    Parallel,
+    /// Serial, then parallel, each a full fresh download, and a comparison table.
+    Compare,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// URLs to download (http or https).
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Read jobs from FILE ('-' for stdin): one `URL [PATH] [sha256=HEX]` per line;
+    /// blank lines and '#' comments are ignored.
+    #[arg(short = 'i', long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+
+    /// Directory for downloads, created when missing; relative PATHs are relative to it.
+    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+
+    /// How to run the list.
+    #[arg(long, value_enum, default_value_t = ModeArg::Parallel)]
+    pub mode: ModeArg,
+
+    /// Download again files that already exist (and discard partial files).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Expected checksum of the single URL given, as sha256=HEX.
+    #[arg(long, value_name = "ALGO=HEX")]
+    pub checksum: Option<String>,
+
+    /// Write a machine-readable report to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Print only errors and the final summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Worker threads [default: CPU count minus one, at least 2].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+
+    /// Retries after a failed attempt (network errors, truncated bodies, 408/429/5xx).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Connect and idle-read timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    pub timeout: Duration,
+
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// User-Agent header.
+    #[arg(short = 'A', long, value_name = "UA")]
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of files.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub files: u32,
+
+    /// Size of each file (bytes, or with a K/M suffix).
+    #[arg(long, default_value = "512K", value_parser = parse_size)]
+    pub size: u64,
+
+    /// Emulated round-trip time in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub latency: u64,
+
+    /// Bandwidth cap per connection in bytes per second (K/M suffix allowed).
+    #[arg(long, default_value = "1M", value_parser = parse_size)]
+    pub bandwidth: u64,
+
+    /// Worker threads of the parallel phase.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(format!("{s:?}: expected seconds between 0 and 86400"))
+    }
+}
+
+/// `512`, `512K`, `8M`, `1G` (binary units).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.trim().char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let mult = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(format!("{s:?}: unknown unit {c:?} (use K, M or G)")),
+            };
+            (&s.trim()[..i], mult)
+        }
+        _ => (s.trim(), 1),
+    };
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size"))?;
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("{s:?}: expected a size above zero")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_seconds_parse() {
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("3"), Ok(3));
+        assert!(parse_size("0").is_err() && parse_size("1X").is_err());
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_secs("0").is_err() && parse_secs("nan").is_err());
+    }
+
+    #[test]
+    fn zero_jobs_is_a_usage_error() {
+        assert!(Cli::try_parse_from(["fetchpool", "-j", "0", "http://h/x"]).is_err());
+        assert!(Cli::try_parse_from(["fetchpool", "demo", "-j", "0"]).is_err());
+    }
+}

@@ -1,0 +1,108 @@
+/*!
+Checked settings for a [`crate::Downloader`]. Plain data, no clap types: the binary turns its
+command line into a `Config`, an embedding program builds one directly.
+*/
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// How a [`crate::Downloader`] behaves. Start from [`Config::default`] and change fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Worker threads of the parallel pool (at least 1).
+    pub jobs: usize,
+    /// Extra attempts after the first one for retryable failures.
+    pub retries: u32,
+    /// Connect timeout and idle-read timeout: a server that sends nothing for this long fails.
+    pub timeout: Duration,
+    /// Extra request headers, `(name, value)`.
+    pub headers: Vec<(String, String)>,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+    /// Download again files that already exist, and discard partial files.
+    pub force: bool,
+    /// Redirects followed at most per request.
+    pub max_redirects: u32,
+    /// First backoff step; each retry waits a random time up to `retry_base * 2^attempt`.
+    pub retry_base: Duration,
+    /// Upper bound of one backoff wait, and of an honoured `Retry-After`.
+    pub retry_cap: Duration,
+    /// Set to `true` (e.g. from a Ctrl-C handler) to stop: no new jobs start, transfers
+    /// abort between chunks, partial files are kept for resume.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// Default pool size: CPU count minus one, never below 2, so that "parallel" is never a
+/// serial loop in disguise on a one- or two-CPU machine.
+pub fn default_jobs() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cpus.saturating_sub(1).max(2)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            jobs: default_jobs(),
+            retries: 3,
+            timeout: Duration::from_secs(30),
+            headers: Vec::new(),
+            user_agent: concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string(),
+            force: false,
+            max_redirects: 10,
+            retry_base: Duration::from_millis(250),
+            retry_cap: Duration::from_secs(30),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// Parse a `Name: value` header as given to `-H`.
+///
+/// # Errors
+/// [`Error::InvalidHeader`] when there is no colon or the name is not a valid token.
+pub fn parse_header(text: &str) -> Result<(String, String), Error> {
+    let invalid = |reason: &str| Error::InvalidHeader {
+        header: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| invalid("expected 'Name: value'"))?;
+    let name = name.trim();
+    let value = value.trim();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    {
+        return Err(invalid("bad header name"));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(invalid("control characters in value"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pool_is_never_serial() {
+        assert!(default_jobs() >= 2);
+    }
+
+    #[test]
+    fn headers_need_a_name_and_a_colon() {
+        assert_eq!(
+            parse_header("X-A:  b c ").unwrap(),
+            ("X-A".to_string(), "b c".to_string())
+        );
+        assert!(parse_header("nocolon").is_err());
+        assert!(parse_header(": v").is_err());
+        assert!(parse_header("Bad Name: v").is_err());
+    }
+}

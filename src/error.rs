@@ -1,0 +1,210 @@
+/*!
+The library's one error type. Every variant names the thing at fault (the URL, the input
+line, the path) so that a message printed on its own, one line, tells the user what to fix.
+URLs in messages are always redacted (no password), see [`crate::job::redact`].
+*/
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while planning or running downloads.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A URL that cannot be parsed, or whose scheme is not http or https.
+    #[error("{url}: invalid URL: {reason}")]
+    InvalidUrl {
+        /// The URL as given (redacted).
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// A line of an input file that cannot be understood.
+    #[error("input line {line}: {reason}")]
+    BadLine {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A `--header` value that is not `Name: value`.
+    #[error("invalid header {header:?}: {reason}")]
+    InvalidHeader {
+        /// The header as given.
+        header: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A checksum that is not `sha256=` followed by 64 hex digits.
+    #[error("invalid checksum {value:?}: expected sha256=<64 hex digits>")]
+    InvalidChecksum {
+        /// The checksum as given.
+        value: String,
+    },
+
+    /// An entry refused while planning (bad line, bad URL, unsafe or duplicate target),
+    /// as reported to the printer.
+    #[error("{reason}")]
+    Rejected {
+        /// The planning error's message.
+        reason: String,
+    },
+
+    /// The worker pool could not be started.
+    #[error("cannot start the worker pool: {source}")]
+    Pool {
+        /// rayon's error.
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+
+    /// A target path that would leave the output directory.
+    #[error("{path}: path escapes the output directory")]
+    UnsafePath {
+        /// The offending path as given.
+        path: PathBuf,
+    },
+
+    /// A job whose final path is already taken by an earlier job of the same run.
+    #[error("{url}: target {path} is already used by {first}")]
+    DuplicateTarget {
+        /// The later job's URL (redacted).
+        url: String,
+        /// The shared final path.
+        path: PathBuf,
+        /// The earlier job (its URL or input line).
+        first: String,
+    },
+
+    /// A file system operation on `path` failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path being read, written, created or renamed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The partial file is a symbolic link (or another non-regular file); it is never followed.
+    #[error("{path}: refusing to use a partial file that is a symlink or not a regular file")]
+    UnsafePartial {
+        /// The `.part` path.
+        path: PathBuf,
+    },
+
+    /// The server answered with a status that is not a success.
+    #[error("{url}: HTTP {status}")]
+    Status {
+        /// The URL (redacted).
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// `Retry-After` as sent by the server, if any (seconds to wait).
+        #[doc(hidden)]
+        retry_after: Option<std::time::Duration>,
+    },
+
+    /// The connection failed, timed out, or the response could not be read.
+    #[error("{url}: {source}")]
+    Transport {
+        /// The URL (redacted).
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: ureq::Error,
+    },
+
+    /// The body ended before the announced length.
+    #[error("{url}: body ended early: got {got} of {expected} bytes")]
+    Truncated {
+        /// The URL (redacted).
+        url: String,
+        /// Bytes received in this response.
+        got: u64,
+        /// Bytes announced.
+        expected: u64,
+    },
+
+    /// A 206 or 416 reply whose `Content-Range` cannot be used safely; nothing was written.
+    #[error("{url}: unusable Content-Range {value:?}")]
+    BadContentRange {
+        /// The URL (redacted).
+        url: String,
+        /// The header value, or empty when missing.
+        value: String,
+    },
+
+    /// A redirect that fetchpool refuses to follow.
+    #[error("{url}: redirect refused: {reason}")]
+    Redirect {
+        /// The URL that redirected (redacted).
+        url: String,
+        /// Why: too many, unsupported scheme, https to http, missing Location.
+        reason: String,
+    },
+
+    /// The body came in a Content-Encoding that fetchpool cannot turn back into the file.
+    #[error("{url}: unsupported Content-Encoding {encoding:?} (identity was asked)")]
+    UnsupportedEncoding {
+        /// The URL (redacted).
+        url: String,
+        /// The encoding the server used.
+        encoding: String,
+    },
+
+    /// The downloaded file does not match the expected checksum; it was not kept.
+    #[error("{url}: checksum mismatch: expected sha256={expected}, got sha256={actual}")]
+    ChecksumMismatch {
+        /// The URL (redacted).
+        url: String,
+        /// The expected hex digest.
+        expected: String,
+        /// The digest of what was received.
+        actual: String,
+    },
+
+    /// The run was interrupted (Ctrl-C) while this download was under way; its partial is kept.
+    #[error("{url}: interrupted")]
+    Interrupted {
+        /// The URL (redacted).
+        url: String,
+    },
+}
+
+impl Error {
+    /// Whether another attempt at the same download may succeed: network failures,
+    /// truncated bodies and the statuses that mean "try again later".
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Transport { source, .. } => matches!(
+                source,
+                ureq::Error::Io(_)
+                    | ureq::Error::Timeout(_)
+                    | ureq::Error::ConnectionFailed
+                    | ureq::Error::Protocol(_)
+            ),
+            Error::Truncated { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The server's `Retry-After`, when this error carries one.
+    pub(crate) fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

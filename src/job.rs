@@ -1,0 +1,505 @@
+/*!
+From what the user typed to a list of jobs: input-file lines, file names derived from URLs,
+target paths that cannot leave the output directory, and duplicate targets. Everything here
+is pure (no network); a bad entry becomes a [`Rejected`] that travels to the printer like
+any other failure, so one bad line never stops the others.
+*/
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Component, Path, PathBuf};
+
+use percent_encoding::percent_decode_str;
+use url::Url;
+
+use crate::error::Error;
+
+/// The name used when a URL has no usable last path segment.
+pub const DEFAULT_NAME: &str = "index.html";
+
+/// One download: a URL and the final path its bytes go to.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The URL to fetch (may carry `user:password@`, never printed as is).
+    pub url: Url,
+    /// The final path of the file.
+    pub path: PathBuf,
+    /// Expected SHA-256 of the file, lowercase hex.
+    pub sha256: Option<String>,
+    /// Where the job came from, for messages: `line 12` or the URL.
+    pub origin: String,
+}
+
+impl Job {
+    /// The URL with any password replaced, for output, logs and reports.
+    pub fn display_url(&self) -> String {
+        redact(&self.url)
+    }
+}
+
+/// What the user asked for, before target paths are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// The URL as written.
+    pub url: String,
+    /// The PATH as written, if any.
+    pub path: Option<PathBuf>,
+    /// `sha256=HEX`, already validated, lowercase hex only.
+    pub sha256: Option<String>,
+    /// 1-based input line, when the spec came from a file.
+    pub line: Option<usize>,
+}
+
+impl Spec {
+    /// A spec for a URL given on the command line.
+    pub fn url(url: impl Into<String>) -> Self {
+        Spec {
+            url: url.into(),
+            path: None,
+            sha256: None,
+            line: None,
+        }
+    }
+}
+
+/// An entry that was refused before any download started.
+#[derive(Debug)]
+pub struct Rejected {
+    /// The URL (redacted) or `line N` when there is no usable URL.
+    pub label: String,
+    /// Why.
+    pub error: Error,
+}
+
+/// The outcome of planning: jobs ready to run, and entries refused with a reason.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Jobs with distinct, safe final paths, in input order.
+    pub jobs: Vec<Job>,
+    /// Entries that will be reported as failed.
+    pub rejected: Vec<Rejected>,
+}
+
+impl Plan {
+    /// Number of entries, accepted or not.
+    pub fn len(&self) -> usize {
+        self.jobs.len() + self.rejected.len()
+    }
+
+    /// Whether there is nothing at all to do.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Parse an input file: one `URL [PATH] [sha256=HEX]` per line; blank lines and lines
+/// starting with `#` are ignored. A bad line yields an `Err` in its place; reading stops
+/// only when the reader itself fails.
+///
+/// # Errors
+/// The outer `Err` is an I/O error of `reader` (named after `name`).
+pub fn parse_input(reader: impl BufRead, name: &Path) -> Result<Vec<Result<Spec, Error>>, Error> {
+    let mut out = Vec::new();
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let lineno = i + 1;
+        let raw = line.map_err(|e| Error::io(name, e))?;
+        let text = match std::str::from_utf8(&raw) {
+            Ok(t) => t,
+            Err(_) => {
+                out.push(Err(Error::BadLine {
+                    line: lineno,
+                    reason: "not valid UTF-8".into(),
+                }));
+                continue;
+            }
+        };
+        if let Some(spec) = parse_line(text, lineno).transpose() {
+            out.push(spec);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_line(text: &str, line: usize) -> Result<Option<Spec>, Error> {
+    let text = text.trim();
+    if text.is_empty() || text.starts_with('#') {
+        return Ok(None);
+    }
+    let bad = |reason: String| Error::BadLine { line, reason };
+    let mut fields = text.split_whitespace();
+    let url = fields.next().unwrap_or_default().to_string();
+    let mut spec = Spec {
+        url,
+        path: None,
+        sha256: None,
+        line: Some(line),
+    };
+    for field in fields {
+        if field.starts_with("sha256=") {
+            if spec.sha256.is_some() {
+                return Err(bad("more than one checksum".into()));
+            }
+            spec.sha256 = Some(
+                parse_checksum(field).map_err(|_| bad(format!("invalid checksum {field:?}")))?,
+            );
+        } else if spec.path.is_none() {
+            spec.path = Some(PathBuf::from(field));
+        } else {
+            return Err(bad(format!(
+                "unexpected field {field:?} (expected URL [PATH] [sha256=HEX])"
+            )));
+        }
+    }
+    Ok(Some(spec))
+}
+
+/// Validate `sha256=HEX` and return the lowercase hex digest.
+///
+/// # Errors
+/// [`Error::InvalidChecksum`] when the algorithm is not sha256 or the digest is not 64 hex digits.
+pub fn parse_checksum(value: &str) -> Result<String, Error> {
+    let hex = value
+        .strip_prefix("sha256=")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    match hex {
+        Some(h) => Ok(h.to_ascii_lowercase()),
+        None => Err(Error::InvalidChecksum {
+            value: value.to_string(),
+        }),
+    }
+}
+
+/// Parse a URL and accept only http and https.
+///
+/// # Errors
+/// [`Error::InvalidUrl`], naming the (redacted) URL.
+pub fn parse_url(text: &str) -> Result<Url, Error> {
+    let invalid = |reason: String| Error::InvalidUrl {
+        url: redact_str(text),
+        reason,
+    };
+    let url = Url::parse(text).map_err(|e| invalid(e.to_string()))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(invalid(format!("unsupported scheme {other:?}"))),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host".into()));
+    }
+    Ok(url)
+}
+
+/// The URL with its password (if any) replaced by `***`.
+pub fn redact(url: &Url) -> String {
+    if url.password().is_some() {
+        let mut u = url.clone();
+        let _ = u.set_password(Some("***"));
+        u.to_string()
+    } else {
+        url.to_string()
+    }
+}
+
+/// Redact a URL that may not even parse: hide whatever sits between `://` and `@`.
+fn redact_str(text: &str) -> String {
+    if let Ok(u) = Url::parse(text) {
+        return redact(&u);
+    }
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.to_string();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &text[..start], &text[start + at + 1..]),
+        None => text.to_string(),
+    }
+}
+
+/// The file name for a URL: its last path segment, percent-decoded and made safe to use as
+/// one path component (no separators, no NUL or control characters, never `.` or `..`);
+/// [`DEFAULT_NAME`] when empty.
+pub fn name_from_url(url: &Url) -> String {
+    let last = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .unwrap_or("");
+    let decoded = percent_decode_str(last).decode_utf8_lossy();
+    safe_component(&decoded)
+}
+
+fn safe_component(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    // Keep names within what every common file system accepts (255 bytes), on a char boundary.
+    const MAX: usize = 200;
+    if s.len() > MAX {
+        let mut cut = MAX;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    let trimmed = s.trim();
+    if trimmed.is_empty() || trimmed.chars().all(|c| c == '.') {
+        DEFAULT_NAME.to_string()
+    } else {
+        s
+    }
+}
+
+/// Resolve a user-given relative PATH under `dir`, refusing any path that would leave it.
+/// Absolute paths are the user's explicit choice and are kept as they are.
+fn resolve_user_path(dir: &Path, path: &Path) -> Result<PathBuf, Error> {
+    if path.is_absolute() {
+        return Ok(normalize(path));
+    }
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => parts.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(Error::UnsafePath {
+                        path: path.to_path_buf(),
+                    });
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(Error::UnsafePath {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::UnsafePath {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut out = normalize(dir);
+    out.extend(parts);
+    Ok(out)
+}
+
+/// Lexical normalization: drop `.`, fold `..` into its parent. Used to compare targets.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// The temporary file a job writes to before the rename.
+pub fn part_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".part");
+    PathBuf::from(s)
+}
+
+/// Turn specs into jobs under `dir`: resolve names and paths, and reject entries whose URL
+/// is bad, whose path leaves `dir`, or whose final path an earlier job already uses.
+pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) -> Plan {
+    let mut plan = Plan::default();
+    let mut taken: HashMap<PathBuf, String> = HashMap::new();
+    for spec in specs {
+        let spec = match spec {
+            Ok(s) => s,
+            Err(error) => {
+                let label = match &error {
+                    Error::BadLine { line, .. } => format!("line {line}"),
+                    _ => "input".to_string(),
+                };
+                plan.rejected.push(Rejected { label, error });
+                continue;
+            }
+        };
+        let origin = match spec.line {
+            Some(l) => format!("line {l}"),
+            None => redact_str(&spec.url),
+        };
+        let with_line = |error: Error| match spec.line {
+            Some(line) => Error::BadLine {
+                line,
+                reason: error.to_string(),
+            },
+            None => error,
+        };
+        let url = match parse_url(&spec.url) {
+            Ok(u) => u,
+            Err(e) => {
+                plan.rejected.push(Rejected {
+                    label: origin,
+                    error: with_line(e),
+                });
+                continue;
+            }
+        };
+        let label = redact(&url);
+        let rel = spec
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(name_from_url(&url)));
+        let path = match resolve_user_path(dir, &rel) {
+            Ok(p) => p,
+            Err(e) => {
+                plan.rejected.push(Rejected {
+                    label,
+                    error: with_line(e),
+                });
+                continue;
+            }
+        };
+        // A job's temporary is `<path>.part`: it must not be another job's final path either.
+        let collides = taken
+            .get(&path)
+            .or_else(|| taken.get(&part_path(&path)))
+            .or_else(|| {
+                let s = path.to_str()?;
+                taken.get(Path::new(s.strip_suffix(".part")?))
+            });
+        if let Some(first) = collides {
+            let error = with_line(Error::DuplicateTarget {
+                url: label.clone(),
+                path: path.clone(),
+                first: first.clone(),
+            });
+            plan.rejected.push(Rejected { label, error });
+            continue;
+        }
+        taken.insert(path.clone(), origin.clone());
+        plan.jobs.push(Job {
+            url,
+            path,
+            sha256: spec.sha256,
+            origin,
+        });
+    }
+    plan
+}
+
+/// Create the output directory when missing.
+///
+/// # Errors
+/// [`Error::Io`] naming `dir` when it cannot be created or is not a directory.
+pub fn ensure_dir(dir: &Path) -> Result<(), Error> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        )),
+        Err(_) => std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(u: &str) -> String {
+        name_from_url(&Url::parse(u).unwrap())
+    }
+
+    #[test]
+    fn names_are_single_safe_components() {
+        assert_eq!(name("http://h/a/b/file.bin"), "file.bin");
+        assert_eq!(name("http://h/a/b/"), DEFAULT_NAME);
+        assert_eq!(name("http://h"), DEFAULT_NAME);
+        assert_eq!(name("http://h/a%20b.txt?x=1"), "a b.txt");
+        assert_eq!(name("http://h/x/%2e%2e"), DEFAULT_NAME);
+        assert_eq!(
+            name("http://h/x/..%2f..%2fetc%2fpasswd"),
+            ".._.._etc_passwd"
+        );
+        assert_eq!(name("http://h/x/a%5cb"), "a_b");
+        assert_eq!(name("http://h/x/a%00b%0a"), "a_b_");
+        assert_eq!(name("http://h/%2fetc%2fpasswd"), "_etc_passwd");
+    }
+
+    #[test]
+    fn user_paths_never_leave_the_output_dir() {
+        let d = Path::new("/out");
+        assert_eq!(
+            resolve_user_path(d, Path::new("a/../b")).unwrap(),
+            Path::new("/out/b")
+        );
+        assert!(resolve_user_path(d, Path::new("../x")).is_err());
+        assert!(resolve_user_path(d, Path::new("a/../../x")).is_err());
+        assert!(resolve_user_path(d, Path::new(".")).is_err());
+        assert_eq!(
+            resolve_user_path(d, Path::new("/abs/x")).unwrap(),
+            Path::new("/abs/x")
+        );
+    }
+
+    #[test]
+    fn lines_parse_with_optional_path_and_checksum() {
+        let sum = "a".repeat(64);
+        let input = format!(
+            "# comment\n\nhttp://h/a\nhttp://h/b  sub/b.bin\nhttp://h/c c sha256={sum}\nhttp://h/d x y\n"
+        );
+        let specs = parse_input(input.as_bytes(), Path::new("in")).unwrap();
+        assert_eq!(specs.len(), 4);
+        assert_eq!(specs[0].as_ref().unwrap().line, Some(3));
+        assert_eq!(
+            specs[1].as_ref().unwrap().path.as_deref(),
+            Some(Path::new("sub/b.bin"))
+        );
+        assert_eq!(specs[2].as_ref().unwrap().sha256.as_deref(), Some(&*sum));
+        let err = specs[3].as_ref().unwrap_err().to_string();
+        assert!(err.starts_with("input line 6:"), "{err}");
+    }
+
+    #[test]
+    fn plan_rejects_duplicates_bad_urls_and_part_collisions() {
+        let specs = vec![
+            Ok(Spec::url("http://h/a")),
+            Ok(Spec::url("http://other/a")),
+            Ok(Spec::url("ftp://h/b")),
+            Ok(Spec {
+                path: Some("a.part".into()),
+                ..Spec::url("http://h/c")
+            }),
+            Ok(Spec::url("http://h/d")),
+        ];
+        let plan = plan(specs, Path::new("/out"));
+        let names: Vec<_> = plan.jobs.iter().map(|j| j.path.clone()).collect();
+        assert_eq!(names, [PathBuf::from("/out/a"), PathBuf::from("/out/d")]);
+        assert_eq!(plan.rejected.len(), 3);
+        assert!(matches!(
+            plan.rejected[0].error,
+            Error::DuplicateTarget { .. }
+        ));
+        assert!(matches!(plan.rejected[1].error, Error::InvalidUrl { .. }));
+    }
+
+    #[test]
+    fn passwords_are_redacted_even_in_unparsable_urls() {
+        let u = Url::parse("http://user:secret@h/x").unwrap();
+        assert_eq!(redact(&u), "http://user:***@h/x");
+        assert!(!redact_str("http://user:secret@h:99999/x").contains("secret"));
+    }
+}

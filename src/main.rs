@@ -1,0 +1,186 @@
+/*!
+The `fetchpool` binary: parse the command line, build a library `Config`, run, print the
+summary, and map the outcome to an exit code. Everything else lives in the library.
+*/
+
+mod cli;
+mod exit_codes;
+
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command, DemoArgs, GetArgs, ModeArg, NetArgs};
+use exit_codes::Exit;
+use fetchpool::config::parse_header;
+use fetchpool::demo::{DemoOptions, run_demo};
+use fetchpool::job::{ensure_dir, parse_checksum};
+use fetchpool::report::{compare_table, write_json};
+use fetchpool::{Config, Downloader, Mode, Printer, Spec, Summary, parse_input, plan};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp_millis()
+        .init();
+    match run() {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("fetchpool: error: {err:#}");
+            Exit::Fatal.into()
+        }
+    }
+}
+
+fn run() -> anyhow::Result<Exit> {
+    let cli = Cli::parse();
+    let cancel = Arc::new(AtomicBool::new(false));
+    on_ctrl_c(cancel.clone());
+    match cli.command {
+        Some(Command::Demo(args)) => demo(&args, cancel),
+        None => get(cli.get, cancel),
+    }
+}
+
+/// First Ctrl-C: stop taking jobs, abort transfers between chunks, keep partials, print the
+/// summary. Second Ctrl-C: leave at once.
+fn on_ctrl_c(cancel: Arc<AtomicBool>) {
+    let installed = ctrlc::set_handler(move || {
+        if cancel.swap(true, Ordering::SeqCst) {
+            std::process::exit(Exit::Interrupted.code().into());
+        }
+        eprintln!("fetchpool: interrupted; keeping partial files (Ctrl-C again to quit now)");
+    });
+    if let Err(e) = installed {
+        log::warn!("cannot handle Ctrl-C: {e}");
+    }
+}
+
+/// A usage error found after parsing: clap's format and exit code 2.
+fn usage(msg: impl std::fmt::Display) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ValueValidation, msg)
+        .exit()
+}
+
+fn config(net: &NetArgs, cancel: Arc<AtomicBool>) -> Config {
+    let headers = net
+        .headers
+        .iter()
+        .map(|h| parse_header(h).unwrap_or_else(|e| usage(format!("--header: {e}"))))
+        .collect();
+    let defaults = Config::default();
+    Config {
+        jobs: net.jobs.map_or(defaults.jobs, usize::from),
+        retries: net.retries,
+        timeout: net.timeout,
+        headers,
+        user_agent: net.user_agent.clone().unwrap_or(defaults.user_agent),
+        cancel,
+        ..defaults
+    }
+}
+
+fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
+    if args.urls.is_empty() && args.input_file.is_none() {
+        usage("nothing to download: give URLs or --input-file FILE");
+    }
+    let sha256 = args.checksum.as_deref().map(|c| {
+        if args.urls.len() != 1 || args.input_file.is_some() {
+            usage("--checksum applies to exactly one URL; use sha256= fields in an input file");
+        }
+        parse_checksum(c).unwrap_or_else(|e| usage(format!("--checksum: {e}")))
+    });
+    let mut config = config(&args.net, cancel.clone());
+    config.force = args.force;
+    ensure_dir(&args.output_dir).context("unusable output directory")?;
+
+    let mut specs: Vec<_> = args
+        .urls
+        .iter()
+        .map(|u| {
+            Ok(Spec {
+                sha256: sha256.clone(),
+                ..Spec::url(u.as_str())
+            })
+        })
+        .collect();
+    if let Some(path) = &args.input_file {
+        specs.extend(read_input(path)?);
+    }
+    let plan = plan(specs, &args.output_dir);
+    let downloader = Downloader::new(config)?;
+    let (mut out, mut err) = (io::stdout(), io::stderr());
+    let runs: Vec<Summary> = match args.mode {
+        ModeArg::Serial | ModeArg::Parallel => {
+            let mode = match args.mode {
+                ModeArg::Serial => Mode::Serial,
+                _ => Mode::Parallel,
+            };
+            let printer = Printer::new(io::stdout(), io::stderr(), args.quiet);
+            vec![downloader.run_printed(&plan, mode, printer)]
+        }
+        ModeArg::Compare => {
+            let (serial, parallel) = downloader.compare(&plan, &mut out, &mut err, args.quiet);
+            std::iter::once(serial).chain(parallel).collect()
+        }
+    };
+    for s in &runs {
+        let mode = s.mode.map_or(String::new(), |m| format!("{m}: "));
+        let _ = writeln!(out, "{mode}{}", s.line());
+    }
+    if let [serial, parallel] = &runs[..] {
+        let _ = write!(out, "\n{}", compare_table(serial, parallel));
+    }
+    if let Some(path) = &args.json {
+        write_json(path, &runs.iter().collect::<Vec<_>>())
+            .context("cannot write the JSON report")?;
+    }
+    let failed = runs.iter().map(|s| s.failed).sum();
+    Ok(Exit::of_run(failed, cancel.load(Ordering::Relaxed)))
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Vec<Result<Spec, fetchpool::Error>>> {
+    let specs = if path == Path::new("-") {
+        parse_input(io::stdin().lock(), Path::new("<stdin>"))
+    } else {
+        let file = File::open(path)
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        parse_input(BufReader::new(file), path)
+    };
+    Ok(specs.context("cannot read input file")?)
+}
+
+fn demo(args: &DemoArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
+    let opts = DemoOptions {
+        files: args.files as usize,
+        size: usize::try_from(args.size).context("--size is too large")?,
+        latency: Duration::from_millis(args.latency),
+        bandwidth: args.bandwidth,
+    };
+    let config = Config {
+        jobs: args.jobs.into(),
+        cancel: cancel.clone(),
+        ..Config::default()
+    };
+    let mut out = io::stdout();
+    let (serial, parallel) = run_demo(&opts, config, &mut out, io::stderr())?;
+    let _ = writeln!(out, "serial: {}", serial.line());
+    let mut failed = serial.failed;
+    if let Some(p) = &parallel {
+        let _ = writeln!(
+            out,
+            "parallel: {}\n\n{}",
+            p.line(),
+            compare_table(&serial, p)
+        );
+        failed += p.failed;
+    }
+    Ok(Exit::of_run(failed, cancel.load(Ordering::Relaxed)))
+}

@@ -1,0 +1,240 @@
+/*!
+Running many jobs: the same `download_url` in a plain serial loop, or mapped over a fixed
+rayon pool of exactly the configured size. Results leave as [`Report`]s over a crossbeam
+channel, so an embedding program (or the printer thread) sees each one as it completes.
+Compare mode runs the same plan both ways, each a full fresh download.
+*/
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+use rayon::prelude::*;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::Error;
+use crate::fetch::{Outcome, fetch};
+use crate::job::{Job, Plan};
+use crate::report::{Printer, Summary};
+
+/// How a job list is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One job after the other on the calling thread.
+    Serial,
+    /// Jobs mapped over the downloader's thread pool.
+    Parallel,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Serial => "serial",
+            Mode::Parallel => "parallel",
+        })
+    }
+}
+
+/// The result of one entry of a plan, as it travels to the printer.
+#[derive(Debug)]
+pub struct Report {
+    /// The URL (redacted) or, for an input line that has none, `line N`.
+    pub label: String,
+    /// The job's final path, when it got that far.
+    pub path: Option<std::path::PathBuf>,
+    /// What happened.
+    pub result: Result<Outcome, Error>,
+}
+
+/// Downloads jobs with one shared HTTP agent (keep-alive across jobs) and one fixed pool.
+/// Build it once and reuse it.
+pub struct Downloader {
+    config: Config,
+    client: Client,
+    pool: rayon::ThreadPool,
+}
+
+impl Downloader {
+    /// Build a downloader: the HTTP agent and a thread pool of exactly `config.jobs` threads.
+    ///
+    /// # Errors
+    /// [`Error::Pool`] when the pool's threads cannot be started.
+    pub fn new(config: Config) -> Result<Self, Error> {
+        let jobs = config.jobs.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .thread_name(|i| format!("fetchpool-{i}"))
+            .build()
+            .map_err(|source| Error::Pool { source })?;
+        let client = Client::new(&config);
+        Ok(Downloader {
+            config,
+            client,
+            pool,
+        })
+    }
+
+    /// The settings this downloader was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Download one job on the calling thread.
+    ///
+    /// # Errors
+    /// Any [`Error`] of the download; the partial file (if any) is kept for a later resume.
+    pub fn download(&self, job: &Job) -> Result<Outcome, Error> {
+        fetch(&self.client, &self.config, job, self.config.force)
+    }
+
+    /// Run every entry of `plan` in `mode` and send one [`Report`] per entry to `tx`, in
+    /// completion order; rejected entries are reported first. Returns when all are done.
+    /// After cancellation, jobs not yet started are skipped without a report.
+    pub fn run(&self, plan: &Plan, mode: Mode, tx: &Sender<Report>) {
+        self.run_phase(plan, mode, self.config.force, true, tx);
+    }
+
+    fn run_phase(
+        &self,
+        plan: &Plan,
+        mode: Mode,
+        force: bool,
+        with_rejected: bool,
+        tx: &Sender<Report>,
+    ) {
+        if with_rejected {
+            for r in &plan.rejected {
+                let _ = tx.send(Report {
+                    label: r.label.clone(),
+                    path: None,
+                    result: Err(Error::Rejected {
+                        reason: r.error.to_string(),
+                    }),
+                });
+            }
+        }
+        let one = |tx: &Sender<Report>, job: &Job| {
+            if self.config.cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let result = fetch(&self.client, &self.config, job, force);
+            let _ = tx.send(Report {
+                label: job.display_url(),
+                path: Some(job.path.clone()),
+                result,
+            });
+        };
+        match mode {
+            Mode::Serial => plan.jobs.iter().for_each(|job| one(tx, job)),
+            Mode::Parallel => self.pool.install(|| {
+                plan.jobs
+                    .par_iter()
+                    .with_max_len(1)
+                    .for_each_with(tx.clone(), |tx, job| one(tx, job))
+            }),
+        }
+    }
+
+    /// Run `plan` in `mode` with a printer thread: the worker → channel → printer pipeline.
+    pub fn run_printed<W, E>(&self, plan: &Plan, mode: Mode, printer: Printer<W, E>) -> Summary
+    where
+        W: Write + Send,
+        E: Write + Send,
+    {
+        self.phase_printed(plan, mode, self.config.force, true, printer)
+    }
+
+    fn phase_printed<W, E>(
+        &self,
+        plan: &Plan,
+        mode: Mode,
+        force: bool,
+        with_rejected: bool,
+        printer: Printer<W, E>,
+    ) -> Summary
+    where
+        W: Write + Send,
+        E: Write + Send,
+    {
+        let (tx, rx) = crossbeam_channel::bounded(4 * self.config.jobs.max(1));
+        let start = Instant::now();
+        let mut summary = std::thread::scope(|s| {
+            let expected = plan.jobs.len()
+                + if with_rejected {
+                    plan.rejected.len()
+                } else {
+                    0
+                };
+            let printer = s.spawn(move || printer.print(rx, expected));
+            self.run_phase(plan, mode, force, with_rejected, &tx);
+            drop(tx);
+            printer.join().unwrap_or_default()
+        });
+        summary.mode = Some(mode);
+        summary.workers = match mode {
+            Mode::Serial => 1,
+            Mode::Parallel => self.config.jobs,
+        };
+        summary.elapsed = start.elapsed();
+        summary
+    }
+
+    /// Run `plan` serially and then in parallel, each a full fresh download (existing files
+    /// and partials are replaced, so neither phase is a no-op). Each phase has its own
+    /// printer on `out`/`err`, after a `-- serial` / `-- parallel` heading (unless `quiet`).
+    /// Rejected entries are reported in the serial phase only. Stops after the serial phase
+    /// when cancelled.
+    pub fn compare<W, E>(
+        &self,
+        plan: &Plan,
+        out: &mut W,
+        err: &mut E,
+        quiet: bool,
+    ) -> (Summary, Option<Summary>)
+    where
+        W: Write + Send,
+        E: Write + Send,
+    {
+        let mut phase = |mode: Mode, with_rejected: bool| {
+            if !quiet {
+                let _ = writeln!(out, "-- {mode}");
+            }
+            let printer = Printer::new(&mut *out, &mut *err, quiet);
+            self.phase_printed(plan, mode, true, with_rejected, printer)
+        };
+        let serial = phase(Mode::Serial, true);
+        if self.config.cancel.load(Ordering::Relaxed) {
+            return (serial, None);
+        }
+        let parallel = phase(Mode::Parallel, false);
+        (serial, Some(parallel))
+    }
+}
+
+/// Download one URL to one path with default settings (see [`Config::default`]).
+/// The tuple mirrors the zipped `(url, path)` pairs of the classic loop. The path is used as
+/// given (a relative path is relative to the current directory).
+///
+/// # Errors
+/// [`Error::InvalidUrl`] for a URL that is not http(s), or any error of the download.
+pub fn download_url<U, P>((url, path): (U, P)) -> Result<Outcome, Error>
+where
+    U: AsRef<str>,
+    P: AsRef<std::path::Path>,
+{
+    let url = crate::job::parse_url(url.as_ref())?;
+    let job = Job {
+        origin: crate::job::redact(&url),
+        url,
+        path: path.as_ref().to_path_buf(),
+        sha256: None,
+    };
+    let config = Config {
+        jobs: 1,
+        ..Config::default()
+    };
+    fetch(&Client::new(&config), &config, &job, false)
+}
