@@ -111,40 +111,20 @@ pub(crate) fn fetch(
         log::debug!("{url}: {kept} bytes on disk from an earlier run");
     }
     let mut received = 0;
-    let mut attempt = 0;
     let mut restarted = false;
-    loop {
-        if config.cancel.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted { url });
+    if let Err(e) = fill(
+        client,
+        config,
+        job,
+        &mut partial,
+        &mut received,
+        &mut restarted,
+    ) {
+        // Keep a partial worth resuming; an empty one is only litter.
+        if partial.len == 0 {
+            let _ = partial.discard();
         }
-        match transfer(
-            client,
-            job,
-            &mut partial,
-            &config.cancel,
-            &mut received,
-            &mut restarted,
-        ) {
-            Ok(()) => break,
-            Err(e) if e.is_retryable() && attempt < config.retries => {
-                let wait = retry::backoff(
-                    attempt,
-                    config.retry_base,
-                    config.retry_cap,
-                    e.retry_after(),
-                );
-                attempt += 1;
-                log::debug!(
-                    "{url}: {e}; retry {attempt}/{} in {wait:?} from byte {}",
-                    config.retries,
-                    partial.len
-                );
-                if !retry::sleep(wait, &config.cancel) {
-                    return Err(Error::Interrupted { url });
-                }
-            }
-            Err(e) => return Err(e),
-        }
+        return Err(e);
     }
     if let Some(expected) = &job.sha256 {
         let actual = partial.sha256()?;
@@ -165,6 +145,49 @@ pub(crate) fn fetch(
         Status::Downloaded
     };
     Ok(done(size, received, status))
+}
+
+/// Bring the partial to the full file: attempts with backoff between them, each continuing
+/// from the bytes on disk.
+fn fill(
+    client: &Client,
+    config: &Config,
+    job: &Job,
+    partial: &mut Partial,
+    received: &mut u64,
+    restarted: &mut bool,
+) -> Result<(), Error> {
+    let mut attempt = 0;
+    loop {
+        if config.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted {
+                url: job.display_url(),
+            });
+        }
+        match transfer(client, job, partial, &config.cancel, received, restarted) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_retryable() && attempt < config.retries => {
+                let wait = retry::backoff(
+                    attempt,
+                    config.retry_base,
+                    config.retry_cap,
+                    e.retry_after(),
+                );
+                attempt += 1;
+                log::debug!(
+                    "{e}; retry {attempt}/{} in {wait:?} from byte {}",
+                    config.retries,
+                    partial.len
+                );
+                if !retry::sleep(wait, &config.cancel) {
+                    return Err(Error::Interrupted {
+                        url: job.display_url(),
+                    });
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The size of the file at the final path when it counts as complete: it exists and, when a

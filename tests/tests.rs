@@ -1,1 +1,12 @@
+//! The integration tests: one binary, a shared harness, one module per area.
 
+mod harness;
+
+mod cli;
+mod hostile;
+mod interop_nginx;
+mod resume;
+mod retry;
+mod signals;
+
+use resume::get as resume_get;

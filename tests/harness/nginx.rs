@@ -1,0 +1,127 @@
+//! A real nginx on a free loopback port, serving a scratch directory. Tests that use it fail
+//! (never skip) when nginx is missing: `scripts/test.sh` installs it.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Nginx {
+    pub root: PathBuf,
+    pub port: u16,
+    prefix: tempfile::TempDir,
+    child: Child,
+}
+
+pub fn binary() -> PathBuf {
+    for p in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("nginx not found: run scripts/test.sh, which installs it (apt-get install nginx-light)");
+}
+
+impl Nginx {
+    /// Start nginx serving `root` (a directory of the caller's). `/slow/` is capped at
+    /// 2 MB/s per connection; the access log records each request's connection serial.
+    pub fn start(root: &Path) -> Nginx {
+        let prefix = tempfile::tempdir().unwrap();
+        // Workers may run as an unprivileged user: let them read what they serve.
+        for dir in [prefix.path(), root] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let p = prefix.path().display();
+        let conf = format!(
+            r#"worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    log_format conn '$connection $status $request_method $uri $http_range';
+    access_log {p}/access.log conn;
+    client_body_temp_path {p}/tmp_body;
+    proxy_temp_path {p}/tmp_proxy;
+    fastcgi_temp_path {p}/tmp_fastcgi;
+    uwsgi_temp_path {p}/tmp_uwsgi;
+    scgi_temp_path {p}/tmp_scgi;
+    keepalive_requests 100000;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location /slow/ {{ limit_rate 2m; }}
+    }}
+}}
+"#,
+            root = root.display()
+        );
+        let conf_path = prefix.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(binary())
+            .arg("-p")
+            .arg(prefix.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-e")
+            .arg(prefix.path().join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nginx");
+        let n = Nginx {
+            root: root.to_path_buf(),
+            port,
+            prefix,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start: {}",
+                std::fs::read_to_string(n.prefix.path().join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Access log lines: `connection status method uri range`.
+    pub fn access_log(&self) -> Vec<String> {
+        // nginx writes the log line after the response; give it a moment.
+        std::thread::sleep(Duration::from_millis(50));
+        std::fs::read_to_string(self.prefix.path().join("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGQUIT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
