@@ -83,39 +83,44 @@ impl Client {
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 return Ok(resp);
             }
-            let refuse = |reason: String| Error::Redirect {
-                url: redact(&current),
-                reason,
-            };
             hops += 1;
-            if hops > self.max_redirects {
-                return Err(refuse(format!(
-                    "more than {} redirects",
-                    self.max_redirects
-                )));
-            }
-            let location = resp
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| refuse(format!("{status} without a usable Location")))?;
-            let next = current
-                .join(location)
-                .map_err(|e| refuse(format!("bad Location {location:?}: {e}")))?;
-            match next.scheme() {
-                "http" | "https" => {}
-                other => return Err(refuse(format!("to unsupported scheme {other:?}"))),
-            }
-            if current.scheme() == "https" && next.scheme() == "http" {
-                return Err(refuse(format!(
-                    "https to http downgrade ({})",
-                    redact(&next)
-                )));
-            }
+            let location = resp.headers().get("location").and_then(|v| v.to_str().ok());
+            let next = next_hop(&current, status, location, hops, self.max_redirects).map_err(
+                |reason| Error::Redirect {
+                    url: redact(&current),
+                    reason,
+                },
+            )?;
             log::debug!("redirect {status} to {}", redact(&next));
             current = strip_userinfo(&next);
         }
     }
+}
+
+/// Where redirect number `hop` from `current` goes, or why fetchpool refuses to follow it:
+/// too many hops, no usable Location, a scheme other than http(s), https to http.
+fn next_hop(
+    current: &Url,
+    status: u16,
+    location: Option<&str>,
+    hop: u32,
+    max: u32,
+) -> Result<Url, String> {
+    if hop > max {
+        return Err(format!("more than {max} redirects"));
+    }
+    let location = location.ok_or_else(|| format!("{status} without a usable Location"))?;
+    let next = current
+        .join(location)
+        .map_err(|e| format!("bad Location {location:?}: {e}"))?;
+    match next.scheme() {
+        "http" | "https" => {}
+        other => return Err(format!("to unsupported scheme {other:?}")),
+    }
+    if current.scheme() == "https" && next.scheme() == "http" {
+        return Err(format!("https to http downgrade ({})", redact(&next)));
+    }
+    Ok(next)
 }
 
 fn same_host(a: &Url, b: &Url) -> bool {
@@ -150,6 +155,38 @@ mod tests {
         assert_eq!(basic_auth(&u).unwrap(), "Basic YWxAaWNlOnA6c3M=");
         assert_eq!(strip_userinfo(&u).as_str(), "http://h:8/x");
         assert!(basic_auth(&Url::parse("http://h/x").unwrap()).is_none());
+    }
+
+    #[test]
+    fn redirects_are_bounded_and_never_leave_http() {
+        let https = Url::parse("https://h/a/b").unwrap();
+        let http = Url::parse("http://h/a/b").unwrap();
+        assert_eq!(
+            next_hop(&http, 302, Some("../c"), 1, 10).unwrap().as_str(),
+            "http://h/c"
+        );
+        assert!(
+            next_hop(&https, 302, Some("http://h/x"), 1, 10)
+                .unwrap_err()
+                .contains("downgrade")
+        );
+        assert!(next_hop(&http, 302, Some("https://h/x"), 1, 10).is_ok());
+        assert!(
+            next_hop(&http, 302, Some("file:///etc/passwd"), 1, 10)
+                .unwrap_err()
+                .contains("scheme")
+        );
+        assert!(next_hop(&http, 302, Some("ftp://h/x"), 1, 10).is_err());
+        assert!(
+            next_hop(&http, 302, None, 1, 10)
+                .unwrap_err()
+                .contains("Location")
+        );
+        assert!(
+            next_hop(&http, 302, Some("/x"), 11, 10)
+                .unwrap_err()
+                .contains("more than 10")
+        );
     }
 
     #[test]

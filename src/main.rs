@@ -154,7 +154,7 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<Result<Spec, fetchpool::Error>>
             .with_context(|| format!("cannot read input file {}", path.display()))?;
         parse_input(BufReader::new(file), path)
     };
-    Ok(specs.context("cannot read input file")?)
+    specs.context("cannot read input file")
 }
 
 fn demo(args: &DemoArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {

@@ -107,6 +107,17 @@ http {{
             .map(str::to_string)
             .collect()
     }
+
+    /// Access log lines without the connection serial: `status method uri range`.
+    pub fn requests(&self) -> Vec<String> {
+        self.access_log()
+            .iter()
+            .map(|l| {
+                l.split_once(' ')
+                    .map_or(l.clone(), |(_, rest)| rest.to_string())
+            })
+            .collect()
+    }
 }
 
 impl Drop for Nginx {
