@@ -68,6 +68,10 @@ pub struct GetArgs {
     #[arg(long, value_name = "ALGO=HEX")]
     pub checksum: Option<String>,
 
+    /// Parse and plan only: report bad lines and duplicate targets, download nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Write a machine-readable report to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -115,6 +115,9 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
         specs.extend(read_input(path)?);
     }
     let plan = plan(specs, &args.output_dir);
+    if args.dry_run {
+        return Ok(dry_run(&plan, &args.output_dir));
+    }
     let downloader = Downloader::new(config)?;
     let (mut out, mut err) = (io::stdout(), io::stderr());
     let runs: Vec<Summary> = match args.mode {
@@ -144,6 +147,21 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     }
     let failed = runs.iter().map(|s| s.failed).sum();
     Ok(Exit::of_run(failed, cancel.load(Ordering::Relaxed)))
+}
+
+/// `--dry-run`: what would be downloaded, and every entry that would fail before a download.
+fn dry_run(plan: &fetchpool::Plan, dir: &Path) -> Exit {
+    let mut err = io::stderr().lock();
+    for r in &plan.rejected {
+        let _ = writeln!(err, "error: {}", r.error);
+    }
+    println!(
+        "dry run: {} files would be downloaded into {}, {} entries rejected",
+        plan.jobs.len(),
+        dir.display(),
+        plan.rejected.len()
+    );
+    Exit::of_run(plan.rejected.len(), false)
 }
 
 fn read_input(path: &Path) -> anyhow::Result<Vec<Result<Spec, fetchpool::Error>>> {

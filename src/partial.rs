@@ -94,7 +94,7 @@ impl Partial {
         meta_path.push(".meta");
         let meta_path = PathBuf::from(meta_path);
         loop {
-            let file = open_or_create(&path)?;
+            let (file, created) = open_or_create(&path)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
@@ -109,9 +109,13 @@ impl Partial {
             // While we waited the other run may have renamed this inode into place:
             // only a lock on the inode that still sits at `path` counts.
             let ours = file.metadata().map_err(|e| Error::io(&path, e))?;
+            if !ours.is_file() {
+                return Err(Error::UnsafePartial { path });
+            }
             match fs::symlink_metadata(&path) {
                 Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {
-                    let meta = read_meta(&meta_path);
+                    // A sidecar beside a partial we just created is stale; it is never read.
+                    let meta = if created { None } else { read_meta(&meta_path) };
                     return Ok(Partial {
                         file,
                         len: ours.len(),
@@ -195,42 +199,45 @@ impl Partial {
     }
 }
 
-fn open_or_create(path: &Path) -> Result<File, Error> {
+/// Create `path` exclusively (O_EXCL: never through anything already there, a dangling
+/// symlink included), or open the regular file that is there without following a link.
+/// Creates missing parent directories. Returns the file and whether it was created.
+fn open_or_create(path: &Path) -> Result<(File, bool), Error> {
+    let mut made_parent = false;
     loop {
+        let created = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path);
+        match created {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !made_parent => {
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                made_parent = true;
+                continue;
+            }
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(Error::io(path, e)),
+            Err(_) => {}
+        }
         let existing = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path);
-        let file = match existing {
-            Ok(f) => f,
+        match existing {
+            Ok(f) => return Ok((f, false)),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                 return Err(Error::UnsafePartial {
                     path: path.to_path_buf(),
                 });
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // O_EXCL: fails on anything already there, a dangling symlink included.
-                match OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .open(path)
-                {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(Error::io(path, e)),
-                }
-            }
+            // Gone between the two calls (another run renamed it): create it again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(path, e)),
-        };
-        let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-        if !is_file {
-            return Err(Error::UnsafePartial {
-                path: path.to_path_buf(),
-            });
         }
-        return Ok(file);
     }
 }
 

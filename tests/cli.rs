@@ -357,3 +357,19 @@ fn demo_runs_and_prints_the_comparison() {
         .stdout_has("verified: 4 files byte-identical")
         .stdout_has("speedup");
 }
+
+#[test]
+fn dry_run_plans_without_downloading() {
+    let env = Env::new();
+    let server = static_server(vec![("a", blob(11, 10))]);
+    let input = format!("{}\n{}\njunk\n", server.url("/a"), server.url("/a"));
+    let file = env.write("in.txt", &input);
+    env.run(&["--dry-run", "-i", &file])
+        .code(1)
+        .stdout_has("dry run: 1 files would be downloaded")
+        .stdout_has("2 entries rejected")
+        .stderr_has("input line 2: ")
+        .stderr_has("input line 3: ");
+    assert!(server.requests().is_empty());
+    assert!(env.listing().is_empty());
+}

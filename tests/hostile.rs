@@ -141,15 +141,24 @@ fn a_dangling_symlink_at_the_partial_is_never_created_through() {
 
 #[test]
 fn a_symlink_planted_at_the_sidecar_is_never_written_through() {
-    let env = Env::new();
-    let victim = env.path("victim");
-    std::fs::write(&victim, b"precious").unwrap();
-    std::fs::create_dir_all(env.out()).unwrap();
-    std::os::unix::fs::symlink(&victim, env.out().join("f.part.meta")).unwrap();
-    let server = static_server(vec![("f", blob(6, 1000))]);
-    env.run(&[&server.url("/f")]).code(1);
-    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert_absent(&env.out().join("f"));
+    // Small bodies complete in their first chunk and need no sidecar; large ones must write
+    // it before their first byte, and refuse to do so through a link.
+    for (size, code) in [(1000, 0), (1_000_000, 1)] {
+        let env = Env::new();
+        let victim = env.path("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::fs::create_dir_all(env.out()).unwrap();
+        std::os::unix::fs::symlink(&victim, env.out().join("f.part.meta")).unwrap();
+        let v = blob(6, size);
+        let server = static_server(vec![("f", v.clone())]);
+        env.run(&[&server.url("/f")]).code(code);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "size {size}");
+        if code == 0 {
+            assert_file(&env.out().join("f"), &v);
+        } else {
+            assert_absent(&env.out().join("f"));
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# fetchpool against curl, wget2 and aria2c, side by side on a local nginx, same -j for all.
+# Installs what it needs (Debian/Ubuntu), generates a corpus, verifies every tool's output
+# before its time counts, times with hyperfine, measures peak RSS with /usr/bin/time, and
+# writes the tables into BENCHMARKS.md (between the bench markers; the rest is kept).
+#
+#   scripts/bench.sh [SCENARIO...]     scenarios: small big lat slow plan (default: all)
+#   J=8 RUNS=5 BENCH_DIR=target/bench PORT=18080 scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+J=${J:-8}
+RUNS=${RUNS:-5}
+WORK=${BENCH_DIR:-$ROOT/target/bench}
+PORT=${PORT:-18080}
+LAT_PORT=${LAT_PORT:-18081}
+RTT_MS=40
+SCENARIOS=${*:-small big lat slow plan}
+# Outputs go to tmpfs: the benchmark measures the downloaders, not the disk. (On this
+# project's VMs the root ext4 has no journal, and then its inode allocator skips inodes
+# freed in the last 30 s: back-to-back runs that delete 2000 files slow every tool down
+# several-fold, and by different amounts. See BENCHMARKS.md.)
+OUTROOT=${BENCH_OUT:-/dev/shm/fetchpool-bench}
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+missing=()
+{ command -v nginx || [ -x /usr/sbin/nginx ]; } >/dev/null 2>&1 || missing+=(nginx)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+command -v curl >/dev/null || missing+=(curl)
+command -v wget2 >/dev/null || missing+=(wget2)
+command -v aria2c >/dev/null || missing+=(aria2)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+log "building fetchpool and the latency proxy (release)"
+cargo build --release --locked --quiet --bin fetchpool --example latency_proxy
+FP=$ROOT/target/release/fetchpool
+PROXY=$ROOT/target/release/examples/latency_proxy
+
+# --- corpus ------------------------------------------------------------------------------
+WWW=$WORK/www
+RES=$WORK/results
+mkdir -p "$WWW/small" "$WWW/big" "$WWW/slow" "$RES"
+rm -f "$RES"/*
+make_files() { # dir prefix count bytes
+    local dir=$1 prefix=$2 count=$3 bytes=$4
+    if [ "$(find "$dir" -name "$prefix*" -size "${bytes}c" | wc -l)" != "$count" ]; then
+        log "generating $count x $bytes bytes in $dir"
+        rm -f "$dir/$prefix"*
+        python3 - "$dir" "$prefix" "$count" "$bytes" <<'PY'
+import os, sys
+d, p, n, b = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+for i in range(n):
+    with open(os.path.join(d, f"{p}{i}.bin"), "wb") as f:
+        left = b
+        while left:
+            k = min(left, 1 << 22)
+            f.write(os.urandom(k))
+            left -= k
+PY
+    fi
+}
+make_files "$WWW/small" f 2000 16384
+make_files "$WWW/big" b 4 268435456
+make_files "$WWW/slow" s 8 8388608
+chmod -R a+rX "$WORK"
+
+# --- servers -----------------------------------------------------------------------------
+NGX=$WORK/nginx
+mkdir -p "$NGX"
+cat >"$NGX/nginx.conf" <<EOF
+worker_processes 2;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $NGX/tmp_body;
+    proxy_temp_path $NGX/tmp_proxy;
+    fastcgi_temp_path $NGX/tmp_fastcgi;
+    uwsgi_temp_path $NGX/tmp_uwsgi;
+    scgi_temp_path $NGX/tmp_scgi;
+    keepalive_requests 100000;
+    sendfile on;
+    server {
+        listen 127.0.0.1:$PORT;
+        root $WWW;
+        location /slow/ { limit_rate 2m; }
+    }
+}
+EOF
+"$NGINX" -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" -g 'daemon off;' &
+NGINX_PID=$!
+"$PROXY" "127.0.0.1:$LAT_PORT" "127.0.0.1:$PORT" "$RTT_MS" &
+PROXY_PID=$!
+trap 'kill -QUIT $NGINX_PID 2>/dev/null; kill $PROXY_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$OUTROOT"' EXIT
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/small/f0.bin" && break; sleep 0.05; done
+
+# --- scenarios ---------------------------------------------------------------------------
+# lists SCENARIO BASE_URL DIR PREFIX COUNT: url list, curl config and sha256 manifest.
+lists() {
+    local s=$1 base=$2 dir=$3 prefix=$4 count=$5 out=$OUTROOT/$1
+    : >"$WORK/$s.urls"; : >"$WORK/$s.curl"
+    for i in $(seq 0 $((count - 1))); do
+        echo "$base/$dir/$prefix$i.bin" >>"$WORK/$s.urls"
+        printf 'url = "%s"\noutput = "%s"\n' "$base/$dir/$prefix$i.bin" "$out/$prefix$i.bin" >>"$WORK/$s.curl"
+    done
+    (cd "$WWW/$dir" && sha256sum $(sed "s|.*/||" "$WORK/$s.urls")) >"$WORK/$s.sha256"
+}
+
+verify() { # scenario: exact file set and hashes
+    local out=$OUTROOT/$1
+    [ "$(find "$out" -type f | wc -l)" = "$(wc -l <"$WORK/$1.sha256")" ] &&
+        (cd "$out" && sha256sum --quiet --strict -c "$WORK/$1.sha256" >/dev/null 2>&1)
+}
+
+tool_cmd() { # tool scenario [fetchpool mode]
+    local out=$OUTROOT/$2
+    case $1 in
+        fetchpool) echo "$FP -q -j $J -i $WORK/$2.urls -o $out" ;;
+        fetchpool-serial) echo "$FP -q --mode serial -i $WORK/$2.urls -o $out" ;;
+        curl) echo "curl -sS --fail -Z --parallel-max $J -K $WORK/$2.curl" ;;
+        wget2) echo "wget2 -q --max-threads=$J -i $WORK/$2.urls -P $out" ;;
+        aria2c) echo "aria2c -q -j $J -i $WORK/$2.urls -d $out --allow-overwrite=true --auto-file-renaming=false" ;;
+    esac
+}
+
+bench() { # scenario runs tool...
+    local s=$1 runs=$2; shift 2
+    local out=$OUTROOT/$s
+    for tool in "$@"; do
+        local cmd; cmd=$(tool_cmd "$tool" "$s")
+        local prepare="rm -rf $out && mkdir -p $out"
+        log "$s: $tool"
+        # Correctness first: a run whose output is wrong is not timed.
+        eval "$prepare"
+        if ! sh -c "$cmd" >/dev/null 2>"$RES/$s-$tool.err" || ! verify "$s"; then
+            echo "output not verified" >"$RES/$s-$tool.failed"
+            log "$s: $tool FAILED verification (see $RES/$s-$tool.err)"
+            continue
+        fi
+        hyperfine --style none --runs "$runs" --prepare "$prepare" \
+            --export-json "$RES/$s-$tool.json" -n "$tool" "$cmd" >/dev/null
+        verify "$s" || echo "last timed run not verified" >"$RES/$s-$tool.failed"
+        eval "$prepare"
+        /usr/bin/time -f %M -o "$RES/$s-$tool.rss" sh -c "exec $cmd" >/dev/null 2>&1 || true
+    done
+}
+
+PEERS="fetchpool curl wget2 aria2c"
+for s in $SCENARIOS; do
+    case $s in
+        small) lists small "http://127.0.0.1:$PORT" small f 2000; bench small "$RUNS" $PEERS ;;
+        big) lists big "http://127.0.0.1:$PORT" big b 4; bench big 3 $PEERS ;;
+        lat) lists lat "http://127.0.0.1:$LAT_PORT" small f 400
+             bench lat "$RUNS" $PEERS; bench lat 2 fetchpool-serial ;;
+        slow) lists slow "http://127.0.0.1:$PORT" slow s 8
+              bench slow 3 $PEERS; bench slow 1 fetchpool-serial ;;
+        plan)
+            log "plan: 100 000-line input, --dry-run"
+            python3 -c "
+for i in range(100000):
+    print(f'http://127.0.0.1:$PORT/small/f{i % 2000}.bin d{i // 1000}/f{i}.bin' + (' sha256=' + '0' * 64 if i % 3 == 0 else ''))
+" >"$WORK/plan.urls"
+            /usr/bin/time -f '%e %M' -o "$RES/plan.time" "$FP" --dry-run -i "$WORK/plan.urls" -o "$OUTROOT/plan" >/dev/null
+            ;;
+        *) echo "unknown scenario $s" >&2; exit 2 ;;
+    esac
+done
+
+python3 "$ROOT/scripts/bench_report.py" "$RES" "$ROOT/BENCHMARKS.md" "$J" "$RTT_MS"
+log "wrote BENCHMARKS.md"

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Turn scripts/bench.sh's results into tables in BENCHMARKS.md.
+
+Only the part between the bench markers is rewritten; notes around it are kept.
+Usage: bench_report.py RESULTS_DIR BENCHMARKS.md J RTT_MS
+"""
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+res, md_path, J, RTT = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) / 1000
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+SCENARIOS = {
+    "small": ("2000 × 16 KiB on loopback (per-request cost)", None),
+    "big": ("4 × 256 MiB on loopback (raw throughput)", None),
+    "lat": (
+        f"400 × 16 KiB behind a {int(RTT * 1000)} ms round trip",
+        ((math.ceil(400 / J) + 1) * RTT, f"(⌈400/{J}⌉ requests + 1 handshake) × {int(RTT * 1000)} ms"),
+    ),
+    "slow": (
+        "8 × 8 MiB at 2 MiB/s per connection (nginx limit_rate 2m)",
+        (math.ceil(8 / J) * 4.0, f"⌈8/{J}⌉ × 8 MiB / 2 MiB/s"),
+    ),
+}
+TOOLS = ["fetchpool", "curl", "wget2", "aria2c", "fetchpool-serial"]
+
+
+def load(s, tool):
+    base = os.path.join(res, f"{s}-{tool}")
+    if os.path.exists(base + ".failed"):
+        return {"failed": open(base + ".failed").read().strip()}
+    if not os.path.exists(base + ".json"):
+        return None
+    r = json.load(open(base + ".json"))["results"][0]
+    rss = None
+    if os.path.exists(base + ".rss"):
+        nums = re.findall(r"^\d+$", open(base + ".rss").read(), re.M)
+        rss = int(nums[-1]) / 1024 if nums else None
+    return {"median": r["median"], "min": r["min"], "max": r["max"], "runs": len(r["times"]), "rss": rss}
+
+
+def version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+        return out.splitlines()[0].strip() if out else "?"
+    except Exception:
+        return "not found"
+
+
+def nginx_version():
+    # nginx prints its version on stderr.
+    out = subprocess.run(["sh", "-c", "(nginx -v || /usr/sbin/nginx -v) 2>&1"], capture_output=True, text=True)
+    return "nginx " + out.stdout.strip().split("/")[-1]
+
+
+lines = [START, ""]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+lines += [
+    f"Run of {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, `-j {J}` for every tool, "
+    "medians of hyperfine runs; every tool's output was checked (file count and SHA-256) before "
+    "its time counted. Ratio = tool median / fetchpool median (above 1: fetchpool is faster). "
+    "Peak RSS from `/usr/bin/time -f %M` on one separate run.",
+    "",
+    f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; shared and noisy.",
+    "",
+    "Versions: "
+    + "; ".join(
+        [
+            version(["target/release/fetchpool", "--version"]),
+            version(["curl", "--version"]).split(" (")[0],
+            version(["wget2", "--version"]),
+            version(["aria2c", "--version"]),
+            nginx_version(),
+            version(["hyperfine", "--version"]),
+        ]
+    ),
+    "",
+]
+
+for s, (title, ideal) in SCENARIOS.items():
+    rows = {t: load(s, t) for t in TOOLS}
+    if not any(rows.values()):
+        continue
+    lines += [f"### {s}: {title}", ""]
+    fp = rows.get("fetchpool") or {}
+    lines += ["| tool | median (s) | min–max (s) | runs | ratio to fetchpool | peak RSS (MiB) |", "|---|---|---|---|---|---|"]
+    for t in TOOLS:
+        r = rows[t]
+        if r is None:
+            continue
+        if "failed" in r:
+            lines.append(f"| {t} | — | — | — | {r['failed']} | — |")
+            continue
+        ratio = f"{r['median'] / fp['median']:.2f}" if fp.get("median") else "—"
+        rss = f"{r['rss']:.1f}" if r["rss"] is not None else "—"
+        lines.append(f"| {t} | {r['median']:.3f} | {r['min']:.3f}–{r['max']:.3f} | {r['runs']} | {ratio} | {rss} |")
+    lines.append("")
+    peers = [rows[t]["median"] for t in ("curl", "wget2", "aria2c") if rows[t] and "median" in rows[t]]
+    if fp.get("median") and peers:
+        best = min(peers)
+        lines.append(f"Fastest peer: {best:.3f} s; fetchpool {fp['median']:.3f} s ({best / fp['median']:.2f}× the fastest peer's speed).")
+    if ideal and fp.get("median"):
+        lines.append(f"Ideal: {ideal[0]:.2f} s ({ideal[1]}); fetchpool is {100 * (fp['median'] / ideal[0] - 1):+.1f} % from it.")
+    ser = rows.get("fetchpool-serial")
+    if ser and "median" in ser and fp.get("median"):
+        sp = ser["median"] / fp["median"]
+        lines.append(f"Serial / parallel: {ser['median']:.2f} s / {fp['median']:.2f} s = speedup {sp:.2f}× with J = {J} ({sp / J:.2f} × J).")
+    lines.append("")
+
+plan = os.path.join(res, "plan.time")
+if os.path.exists(plan):
+    secs, kb = open(plan).read().split()[-2:]
+    lines += [
+        "### plan: a 100 000-line input file, parsed and planned (`--dry-run`)",
+        "",
+        f"{float(secs):.2f} s wall, {int(kb) / 1024:.1f} MiB peak RSS (one run).",
+        "",
+    ]
+lines.append(END)
+
+text = open(md_path).read() if os.path.exists(md_path) else "# Benchmarks\n\n" + START + "\n" + END + "\n"
+if START not in text:
+    text += "\n" + START + "\n" + END + "\n"
+head, rest = text.split(START, 1)
+tail = rest.split(END, 1)[1]
+open(md_path, "w").write(head + "\n".join(lines) + tail)
