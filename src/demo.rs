@@ -102,8 +102,12 @@ where
         opts.latency.as_millis(),
         crate::report::human_bytes(opts.bandwidth)
     );
+    let cancel = config.cancel.clone();
     let downloader = Downloader::new(config)?;
     let (serial, parallel) = downloader.compare(&plan, &mut out, &mut err, false);
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok((serial, parallel));
+    }
     for (job, expected) in plan.jobs.iter().zip(files.iter()) {
         let got = std::fs::read(&job.path).map_err(|e| Error::io(&job.path, e))?;
         if got != *expected {
