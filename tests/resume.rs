@@ -185,6 +185,16 @@ fn a_200_to_a_range_request_restarts_and_never_appends() {
     assert_eq!(server.requests()[0].header("range"), Some("bytes=5000-"));
 }
 
+/// A 206 carrying `v` from byte `start` to its end, with a correct Content-Range.
+fn tail_206(v: &[u8], start: usize) -> Reply {
+    Reply::status(206)
+        .header(
+            "Content-Range",
+            format!("bytes {start}-{}/{}", v.len() - 1, v.len()),
+        )
+        .body(&v[start..])
+}
+
 /// Later replies are 206s built by `make(first, total)`; no-Range requests get the file.
 fn partial_reply(
     v: Vec<u8>,
@@ -211,12 +221,7 @@ fn a_206_that_starts_early_has_its_overlap_skipped() {
     plant(&env, "f", &v[..9000]);
     let server = partial_reply(v.clone(), |first, v| {
         let start = first - 1000;
-        Reply::status(206)
-            .header(
-                "Content-Range",
-                format!("bytes {start}-{}/{}", v.len() - 1, v.len()),
-            )
-            .body(&v[start..])
+        tail_206(v, start)
     });
     env.run(&[&server.url("/f")])
         .code(0)
@@ -231,12 +236,7 @@ fn a_206_that_starts_late_restarts() {
     plant(&env, "f", &v[..9000]);
     let server = partial_reply(v.clone(), |first, v| {
         let start = first + 100;
-        Reply::status(206)
-            .header(
-                "Content-Range",
-                format!("bytes {start}-{}/{}", v.len() - 1, v.len()),
-            )
-            .body(&v[start..])
+        tail_206(v, start)
     });
     env.run(&[&server.url("/f")])
         .code(0)
