@@ -113,6 +113,12 @@ pub fn parse_input(reader: impl BufRead, name: &Path) -> Result<Vec<Result<Spec,
                 continue;
             }
         };
+        // Editors on Windows start files with a byte-order mark; it is not part of the URL.
+        let text = if lineno == 1 {
+            text.trim_start_matches('\u{feff}')
+        } else {
+            text
+        };
         if let Some(spec) = parse_line(text, lineno).transpose() {
             out.push(spec);
         }
@@ -471,6 +477,18 @@ mod tests {
         assert_eq!(specs[2].as_ref().unwrap().sha256.as_deref(), Some(&*sum));
         let err = specs[3].as_ref().unwrap_err().to_string();
         assert!(err.starts_with("input line 6:"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_line_ends_are_tolerated() {
+        let specs = parse_input(
+            "\u{feff}http://h/a\r\nhttp://h/b x\r\n".as_bytes(),
+            Path::new("in"),
+        )
+        .unwrap();
+        let specs: Vec<Spec> = specs.into_iter().map(Result::unwrap).collect();
+        assert_eq!(specs[0].url, "http://h/a");
+        assert_eq!(specs[1].path.as_deref(), Some(Path::new("x")));
     }
 
     #[test]

@@ -34,7 +34,11 @@ impl Nginx {
         let p = prefix.path().display();
         // As root, nginx's workers would run as `nobody`, who may not reach a scratch
         // directory under a strict umask; otherwise they already run as us.
-        let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
+        let user = if unsafe { libc::geteuid() } == 0 {
+            "user root;"
+        } else {
+            ""
+        };
         let conf = format!(
             r#"{user}
 worker_processes 1;
