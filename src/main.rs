@@ -120,15 +120,13 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     }
     let downloader = Downloader::new(config)?;
     let (mut out, mut err) = (io::stdout(), io::stderr());
+    let single = |mode| {
+        let printer = Printer::new(io::stdout(), io::stderr(), args.quiet);
+        vec![downloader.run_printed(&plan, mode, printer)]
+    };
     let runs: Vec<Summary> = match args.mode {
-        ModeArg::Serial | ModeArg::Parallel => {
-            let mode = match args.mode {
-                ModeArg::Serial => Mode::Serial,
-                _ => Mode::Parallel,
-            };
-            let printer = Printer::new(io::stdout(), io::stderr(), args.quiet);
-            vec![downloader.run_printed(&plan, mode, printer)]
-        }
+        ModeArg::Serial => single(Mode::Serial),
+        ModeArg::Parallel => single(Mode::Parallel),
         ModeArg::Compare => {
             let (serial, parallel) = downloader.compare(&plan, &mut out, &mut err, args.quiet);
             std::iter::once(serial).chain(parallel).collect()
