@@ -23,8 +23,7 @@ use crate::partial::{Meta, Partial, hex};
 use crate::retry;
 
 /// How a successful download ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// The whole file was received in this run.
     Downloaded,
@@ -32,6 +31,17 @@ pub enum Status {
     Resumed,
     /// The final file was already there; nothing was downloaded.
     AlreadyComplete,
+}
+
+impl Status {
+    /// The status as a machine-readable key: `downloaded`, `resumed`, `already_complete`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Downloaded => "downloaded",
+            Status::Resumed => "resumed",
+            Status::AlreadyComplete => "already_complete",
+        }
+    }
 }
 
 impl std::fmt::Display for Status {

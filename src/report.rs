@@ -155,7 +155,7 @@ impl<W: Write, E: Write> Printer<W, E> {
                     bytes: o.size,
                     received: o.received,
                     elapsed: o.elapsed.as_secs_f64(),
-                    status: serde_plain(&o.status),
+                    status: o.status.key().to_string(),
                     error: None,
                 }
             }
@@ -181,15 +181,6 @@ impl<W: Write, E: Write> Printer<W, E> {
             self.out_open = false;
         }
     }
-}
-
-fn serde_plain(status: &Status) -> String {
-    match status {
-        Status::Downloaded => "downloaded",
-        Status::Resumed => "resumed",
-        Status::AlreadyComplete => "already_complete",
-    }
-    .to_string()
 }
 
 /// The serial-vs-parallel table of compare mode.
