@@ -203,17 +203,7 @@ fn overlapping_runs_never_write_the_same_file() {
         Server::start(move |req| Reply::file(req, &c, Some("\"o\""), None).rate(Some(400_000)))
             .unwrap();
     let url = server.url("/f");
-    let first = env
-        .cmd()
-        .arg(&url)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let part = env.out().join("f.part");
-    while std::fs::metadata(&part).map_or(true, |m| m.len() == 0) {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let first = env.spawn_until_partial(&url, "f", 1);
     let second = env
         .cmd()
         .env("RUST_LOG", "fetchpool=warn")

@@ -1,7 +1,6 @@
 //! Against a real nginx on loopback: its own ETag / If-Range / Range / 416 behaviour,
 //! keep-alive across many files, and a large file. These never skip: without nginx they fail.
 
-use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use crate::harness::nginx::Nginx;
@@ -86,17 +85,7 @@ fn nginx_large_file_is_exact() {
 
 /// Kill a download of /slow/f (2 MB/s in nginx) once some bytes are on disk.
 fn killed_midway(env: &Env, nginx: &Nginx) {
-    let mut child = env
-        .cmd()
-        .arg(nginx.url("/slow/f"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let part = env.out().join("f.part");
-    while std::fs::metadata(&part).map_or(true, |m| m.len() < 300_000) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = env.spawn_until_partial(&nginx.url("/slow/f"), "f", 300_000);
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -1,9 +1,7 @@
 //! Interruptions: Ctrl-C keeps partials and exits 130; after `kill -9` mid-transfer the next
 //! run resumes from the partial and ends byte-identical.
 
-use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use fetchpool::server::{Reply, Server};
 
@@ -17,21 +15,6 @@ fn slow_server(v: Arc<Vec<u8>>) -> Server {
         Reply::file(req, &v, Some("\"s\""), None).rate(rate)
     })
     .unwrap()
-}
-
-fn spawn_and_wait_for_bytes(env: &Env, url: &str) -> Child {
-    let child = env
-        .cmd()
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let part = env.out().join("f.part");
-    while std::fs::metadata(&part).map_or(true, |m| m.len() < 100_000) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child
 }
 
 fn rerun_resumes(env: &Env, server: &Server, v: &[u8]) {
@@ -56,7 +39,7 @@ fn sigint_keeps_the_partial_prints_the_summary_and_exits_130() {
     let env = Env::new();
     let v = Arc::new(blob(1, 3_000_000));
     let server = slow_server(v.clone());
-    let child = spawn_and_wait_for_bytes(&env, &server.url("/f"));
+    let child = env.spawn_until_partial(&server.url("/f"), "f", 100_000);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let run = Run::from(child.wait_with_output().unwrap());
     run.code(130)
@@ -77,7 +60,7 @@ fn after_sigkill_a_rerun_resumes_and_ends_byte_identical() {
     let env = Env::new();
     let v = Arc::new(blob(2, 3_000_000));
     let server = slow_server(v.clone());
-    let mut child = spawn_and_wait_for_bytes(&env, &server.url("/f"));
+    let mut child = env.spawn_until_partial(&server.url("/f"), "f", 100_000);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_absent(&env.out().join("f"));

@@ -51,6 +51,30 @@ impl Env {
         Run::from(self.cmd().args(args).output().expect("spawn fetchpool"))
     }
 
+    /// Start the binary on `url` (output piped) and return once `<out>/<name>.part` holds at
+    /// least `min` bytes. A child that exits before that fails the test instead of hanging it.
+    pub fn spawn_until_partial(&self, url: &str, name: &str, min: u64) -> std::process::Child {
+        let mut child = self
+            .cmd()
+            .arg(url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fetchpool");
+        let part = self.out().join(format!("{name}.part"));
+        while std::fs::metadata(&part).map_or(true, |m| m.len() < min) {
+            if let Ok(Some(_)) = child.try_wait() {
+                panic!(
+                    "exited before {min} bytes reached {}\n{}",
+                    part.display(),
+                    Run::from(child.wait_with_output().unwrap())
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child
+    }
+
     /// Write `text` to a file in the scratch directory and return its path as a string.
     pub fn write(&self, rel: &str, text: &str) -> String {
         let p = self.path(rel);
