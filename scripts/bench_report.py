@@ -59,6 +59,11 @@ def version(cmd):
         return "not found"
 
 
+def commit():
+    out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def nginx_version():
     # nginx prints its version on stderr.
     out = subprocess.run(["sh", "-c", "(nginx -v || /usr/sbin/nginx -v) 2>&1"], capture_output=True, text=True)
@@ -72,6 +77,8 @@ lines += [
     "medians of hyperfine runs; every tool's output was checked (file count and SHA-256) before "
     "its time counted. Ratio = tool median / fetchpool median (above 1: fetchpool is faster). "
     "Peak RSS from `/usr/bin/time -f %M` on one separate run.",
+    "",
+    f"fetchpool commit: {commit()}.",
     "",
     f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; shared and noisy.",
     "",
