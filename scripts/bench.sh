@@ -156,15 +156,24 @@ bench() { # scenario runs tool...
     done
 }
 
+compare() { # scenario: fetchpool's own --mode compare, once, its output verified
+    local out=$OUTROOT/$1
+    log "$1: fetchpool --mode compare"
+    rm -rf "$out"; mkdir -p "$out"
+    if ! "$FP" --mode compare -q -j "$J" -i "$WORK/$1.urls" -o "$out" >"$RES/$1-compare.txt" 2>&1 || ! verify "$1"; then
+        echo "output not verified" >"$RES/$1-compare.failed"
+    fi
+}
+
 PEERS="fetchpool curl wget2 aria2c"
 for s in $SCENARIOS; do
     case $s in
         small) lists small "http://127.0.0.1:$PORT" small f 2000; bench small "$RUNS" $PEERS ;;
         big) lists big "http://127.0.0.1:$PORT" big b 4; bench big 3 $PEERS ;;
         lat) lists lat "http://127.0.0.1:$LAT_PORT" small f 400
-             bench lat "$RUNS" $PEERS; bench lat 2 fetchpool-serial ;;
+             bench lat "$RUNS" $PEERS; bench lat 2 fetchpool-serial; compare lat ;;
         slow) lists slow "http://127.0.0.1:$PORT" slow s 8
-              bench slow 3 $PEERS; bench slow 1 fetchpool-serial ;;
+              bench slow 3 $PEERS; bench slow 1 fetchpool-serial; compare slow ;;
         plan)
             log "plan: 100 000-line input, --dry-run"
             python3 -c "

@@ -124,6 +124,20 @@ for s, (title, ideal) in SCENARIOS.items():
     if ser and "median" in ser and fp.get("median"):
         sp = ser["median"] / fp["median"]
         lines.append(f"Serial / parallel: {ser['median']:.2f} s / {fp['median']:.2f} s = speedup {sp:.2f}× with J = {J} ({sp / J:.2f} × J).")
+    cmp_base = os.path.join(res, f"{s}-compare")
+    if os.path.exists(cmp_base + ".failed"):
+        lines.append("`fetchpool --mode compare`: output not verified.")
+    elif os.path.exists(cmp_base + ".txt"):
+        table = [l for l in open(cmp_base + ".txt").read().splitlines() if l.strip()]
+        speedup = float(table[-1].split()[-1].rstrip("x"))
+        lines += [
+            "",
+            f"`fetchpool --mode compare -j {J}` (one run, output verified): speedup {speedup:.2f}× = {speedup / J:.2f} × J.",
+            "",
+            "```",
+            *table,
+            "```",
+        ]
     lines.append("")
 
 plan = os.path.join(res, "plan.time")
