@@ -128,7 +128,7 @@ tool_cmd() { # tool scenario [fetchpool mode]
     case $1 in
         fetchpool) echo "$FP -q -j $J -i $WORK/$2.urls -o $out" ;;
         fetchpool-serial) echo "$FP -q --mode serial -i $WORK/$2.urls -o $out" ;;
-        curl) echo "curl -sS --fail -Z --parallel-max $J -K $WORK/$2.curl" ;;
+        curl) echo "curl -sS --fail -Z --parallel-immediate --parallel-max $J -K $WORK/$2.curl" ;;
         wget2) echo "wget2 -q --max-threads=$J -i $WORK/$2.urls -P $out" ;;
         aria2c) echo "aria2c -q -j $J -i $WORK/$2.urls -d $out --allow-overwrite=true --auto-file-renaming=false" ;;
     esac
