@@ -51,6 +51,11 @@ mod retry;
 pub mod run;
 pub mod server;
 
+/// The README's examples are compiled with the doc tests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use config::Config;
 pub use error::Error;
 pub use fetch::{Outcome, Status};
