@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::job::redact;
+use crate::job::{redact, strip_userinfo};
 
 /// Headers that carry credentials: never sent to a host other than the one the user named.
 const SECRET_HEADERS: [&str; 2] = ["authorization", "cookie"];
@@ -125,13 +125,6 @@ fn next_hop(
 
 fn same_host(a: &Url, b: &Url) -> bool {
     a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
-}
-
-fn strip_userinfo(url: &Url) -> Url {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u
 }
 
 /// `Authorization: Basic …` from `user:password@` in the URL, percent-decoded.

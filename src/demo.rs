@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::error::Error;
 use crate::job::{Spec, plan};
+use crate::partial::sha256_of;
 use crate::report::Summary;
 use crate::run::Downloader;
 use crate::server::{Reply, Server};
@@ -113,8 +114,8 @@ where
         if got != *expected {
             return Err(Error::ChecksumMismatch {
                 url: job.display_url(),
-                expected: sha256_hex(expected),
-                actual: sha256_hex(&got),
+                expected: sha256_of(&expected[..]).unwrap_or_default(),
+                actual: sha256_of(&got[..]).unwrap_or_default(),
             });
         }
     }
@@ -124,9 +125,4 @@ where
         plan.jobs.len()
     );
     Ok((serial, parallel))
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    crate::partial::hex(&Sha256::digest(data))
 }

@@ -8,7 +8,7 @@ continue from the bytes on disk; only a complete (and, if asked, checksummed) fi
 
 use std::fs;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,8 +18,8 @@ use ureq::http::{HeaderMap, Response};
 use crate::client::Client;
 use crate::config::Config;
 use crate::error::Error;
-use crate::job::Job;
-use crate::partial::{Meta, Partial, hex};
+use crate::job::{Job, strip_userinfo};
+use crate::partial::{Meta, Partial, sha256_of};
 use crate::retry;
 
 /// How a successful download ended.
@@ -105,7 +105,7 @@ pub(crate) fn fetch(
         partial.discard()?;
         return Ok(done(size, 0, Status::AlreadyComplete));
     }
-    let bare_url = bare(job);
+    let bare_url = strip_userinfo(&job.url).to_string();
     let stale = partial
         .meta
         .as_ref()
@@ -215,7 +215,9 @@ fn complete_file(job: &Job) -> Result<Option<u64>, Error> {
         ));
     }
     if let Some(expected) = &job.sha256 {
-        let actual = sha256_file(&job.path)?;
+        let actual = fs::File::open(&job.path)
+            .and_then(sha256_of)
+            .map_err(|e| Error::io(&job.path, e))?;
         if actual != *expected {
             log::debug!(
                 "{}: existing file does not match its checksum; downloading again",
@@ -225,22 +227,6 @@ fn complete_file(job: &Job) -> Result<Option<u64>, Error> {
         }
     }
     Ok(Some(meta.len()))
-}
-
-fn sha256_file(path: &Path) -> Result<String, Error> {
-    use sha2::{Digest, Sha256};
-    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok(hex(&hasher.finalize()))
-}
-
-/// The URL as recorded beside a partial: no credentials.
-fn bare(job: &Job) -> String {
-    let mut u = job.url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
 }
 
 /// One request/response exchange that brings the partial to the full file, or fails.
@@ -426,7 +412,7 @@ fn content_encoding(url: &str, headers: &HeaderMap) -> Result<bool, Error> {
 
 fn meta_from(job: &Job, headers: &HeaderMap, total: Option<u64>, resumable: bool) -> Meta {
     Meta {
-        url: bare(job),
+        url: strip_userinfo(&job.url).to_string(),
         etag: header(headers, "etag").map(str::to_string),
         last_modified: header(headers, "last-modified").map(str::to_string),
         total,

@@ -206,6 +206,15 @@ pub fn redact(url: &Url) -> String {
     }
 }
 
+/// The URL without `user:password@`: what goes on the wire (credentials travel as a header)
+/// and what is recorded beside a partial.
+pub(crate) fn strip_userinfo(url: &Url) -> Url {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u
+}
+
 /// Redact a URL that may not even parse: hide whatever sits between `://` and `@`.
 fn redact_str(text: &str) -> String {
     if let Ok(u) = Url::parse(text) {

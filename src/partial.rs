@@ -7,7 +7,7 @@ never write the same file. The final path only ever appears through a rename of 
 */
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -137,7 +137,8 @@ impl Partial {
         remove_if_exists(&self.meta_path)
     }
 
-    /// Record the validators of the version being written (before its first byte).
+    /// Record the validators of the version being written; called before the first byte
+    /// that leaves the partial incomplete.
     pub(crate) fn set_meta(&mut self, meta: Meta) -> Result<(), Error> {
         let mut f = OpenOptions::new()
             .write(true)
@@ -163,22 +164,11 @@ impl Partial {
 
     /// SHA-256 of the bytes on disk, lowercase hex.
     pub(crate) fn sha256(&self) -> Result<String, Error> {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut offset = 0;
-        while offset < self.len {
-            let n = self
-                .file
-                .read_at(&mut buf, offset)
-                .map_err(|e| Error::io(&self.path, e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            offset += n as u64;
-        }
-        Ok(hex(&hasher.finalize()))
+        // Writes are positional (`write_at`), so moving the descriptor's offset is harmless.
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| sha256_of(file.take(self.len)))
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// The complete file takes its final name; the sidecar goes.
@@ -262,7 +252,15 @@ fn remove_if_exists(path: &Path) -> Result<(), Error> {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// SHA-256 of everything `reader` yields, lowercase hex.
+pub(crate) fn sha256_of(mut reader: impl Read) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    io::copy(&mut reader, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
