@@ -89,9 +89,46 @@ pub enum Error {
         source: io::Error,
     },
 
-    /// The partial file is a symbolic link (or another non-regular file); it is never followed.
-    #[error("{path}: refusing to use a partial file that is a symlink or not a regular file")]
+    /// A file operation of one download failed (the partial, its sidecar, the rename).
+    #[error("{url}: {path}: {source}")]
+    File {
+        /// The URL (redacted).
+        url: String,
+        /// The path being read, written, created or renamed.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A temporary is a symbolic link (or another non-regular file); it is never followed.
+    #[error("{url}: {path}: refusing to use a temporary that is a symlink or not a regular file")]
     UnsafePartial {
+        /// The URL (redacted).
+        url: String,
+        /// The `.part` or `.part.meta` path.
+        path: PathBuf,
+    },
+
+    /// A file at a temporary's path that fetchpool did not write: it is never overwritten
+    /// or deleted.
+    #[error("{url}: {path} exists and was not written by fetchpool; move it away")]
+    ForeignFile {
+        /// The URL (redacted).
+        url: String,
+        /// The file's path.
+        path: PathBuf,
+    },
+
+    /// A `.part` without fetchpool's sidecar (another tool's) that the server cannot continue
+    /// exactly; fetchpool never cuts back bytes it did not write.
+    #[error(
+        "{url}: {path} was not written by fetchpool and does not continue the remote file; \
+         remove it or use --force"
+    )]
+    ForeignPartial {
+        /// The URL (redacted).
+        url: String,
         /// The `.part` path.
         path: PathBuf,
     },
@@ -127,6 +164,28 @@ pub enum Error {
         got: u64,
         /// Bytes announced.
         expected: u64,
+    },
+
+    /// A body longer than its Content-Length or Content-Range announced; what it wrote was
+    /// taken back.
+    #[error("{url}: body longer than the {expected} bytes announced")]
+    TooLong {
+        /// The URL (redacted).
+        url: String,
+        /// Bytes announced.
+        expected: u64,
+    },
+
+    /// An encoded body (gzip) that does not decode; nothing of it is kept.
+    #[error("{url}: cannot decode the gzip body: {reason}")]
+    Decode {
+        /// The URL (redacted).
+        url: String,
+        /// The decoder's message.
+        reason: String,
+        /// Whether the encoded stream was cut short (then another attempt may succeed).
+        #[doc(hidden)]
+        cut: bool,
     },
 
     /// A 206 or 416 reply whose `Content-Range` cannot be used safely; nothing was written.
@@ -189,6 +248,7 @@ impl Error {
                     | ureq::Error::Protocol(_)
             ),
             Error::Truncated { .. } => true,
+            Error::Decode { cut, .. } => *cut,
             _ => false,
         }
     }
@@ -203,6 +263,14 @@ impl Error {
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
         Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn file(url: &str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::File {
+            url: url.to_string(),
             path: path.into(),
             source,
         }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use ureq::Body;
+use flate2::read::MultiGzDecoder;
 use ureq::http::{HeaderMap, Response};
 
 use crate::client::Client;
@@ -93,14 +93,14 @@ pub(crate) fn fetch(
     if config.cancel.load(Ordering::Relaxed) {
         return Err(Error::Interrupted { url });
     }
-    if !force && let Some(size) = complete_file(job)? {
+    if !force && let Some(size) = complete_file(job, &url)? {
         return Ok(done(size, 0, Status::AlreadyComplete));
     }
-    let mut partial = Partial::open(&job.path)?;
+    let mut partial = Partial::open(&job.path, &url, &config.cancel)?;
     // Another run may have finished this file while we waited for its lock.
     if !force
         && partial.len == 0
-        && let Some(size) = complete_file(job)?
+        && let Some(size) = complete_file(job, &url)?
     {
         partial.discard()?;
         return Ok(done(size, 0, Status::AlreadyComplete));
@@ -110,6 +110,10 @@ pub(crate) fn fetch(
         .meta
         .as_ref()
         .is_some_and(|m| m.url != bare_url || !m.resumable);
+    if force {
+        // The user said so: whatever is in the partial, another tool's bytes included, goes.
+        partial.adopt();
+    }
     if force || stale {
         partial.restart()?;
     }
@@ -127,8 +131,9 @@ pub(crate) fn fetch(
         &mut received,
         &mut restarted,
     ) {
-        // Keep a partial worth resuming; an empty one is only litter.
-        if partial.len == 0 {
+        // Keep a partial worth resuming; an empty or undecodable one is only litter.
+        let useless = partial.len == 0 || partial.meta.as_ref().is_some_and(|m| !m.resumable);
+        if useless {
             let _ = partial.discard();
         }
         return Err(e);
@@ -199,14 +204,15 @@ fn fill(
 
 /// The size of the file at the final path when it counts as complete: it exists and, when a
 /// checksum is given, matches it. A mismatching file is downloaded again (and replaced).
-fn complete_file(job: &Job) -> Result<Option<u64>, Error> {
+fn complete_file(job: &Job, url: &str) -> Result<Option<u64>, Error> {
     let meta = match fs::metadata(&job.path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&job.path, e)),
+        Err(e) => return Err(Error::file(url, &job.path, e)),
     };
     if !meta.is_file() {
-        return Err(Error::io(
+        return Err(Error::file(
+            url,
             &job.path,
             io::Error::new(
                 io::ErrorKind::IsADirectory,
@@ -217,7 +223,7 @@ fn complete_file(job: &Job) -> Result<Option<u64>, Error> {
     if let Some(expected) = &job.sha256 {
         let actual = fs::File::open(&job.path)
             .and_then(sha256_of)
-            .map_err(|e| Error::io(&job.path, e))?;
+            .map_err(|e| Error::file(url, &job.path, e))?;
         if actual != *expected {
             log::debug!(
                 "{}: existing file does not match its checksum; downloading again",
@@ -229,9 +235,10 @@ fn complete_file(job: &Job) -> Result<Option<u64>, Error> {
     Ok(Some(meta.len()))
 }
 
-/// One request/response exchange that brings the partial to the full file, or fails.
-/// A reply that does not fit the bytes on disk restarts the file from zero (at most once:
-/// after a restart no Range is sent, so the next reply cannot disagree with the disk).
+/// One request/response exchange, repeated while the server sends the file in pieces, that
+/// brings the partial to the full file, or fails. A reply that does not fit the bytes on disk
+/// restarts the file from zero (after a restart no Range is sent, so the next reply cannot
+/// disagree with the disk: the number of requests stays bounded).
 fn transfer(
     client: &Client,
     job: &Job,
@@ -241,6 +248,10 @@ fn transfer(
     restarted: &mut bool,
 ) -> Result<(), Error> {
     let url = job.display_url();
+    // Decoded bytes (an earlier attempt at a gzipped body) are never continued by a Range.
+    if partial.meta.as_ref().is_some_and(|m| !m.resumable) {
+        restart_from_zero(partial, restarted, &url, "decoded partial".into())?;
+    }
     loop {
         let have = partial.len;
         let mut extra = Vec::new();
@@ -262,11 +273,17 @@ fn transfer(
                         "200 to a Range request (range ignored or file changed)".into(),
                     )?;
                 }
-                let decoded = content_encoding(&url, resp.headers())?;
+                let gzip = gzipped(&url, resp.headers())?;
+                // ureq's own decoding is off, so this is the length of the bytes as sent.
                 let length = resp.body().content_length();
-                let meta = meta_from(job, resp.headers(), length, !decoded);
-                stream(resp, partial, 0, length, Some(meta), cancel, &url, received)?;
-                return Ok(());
+                let total = if gzip { None } else { length };
+                let meta = meta_from(job, resp.headers(), total, !gzip);
+                let body = Body {
+                    skip: 0,
+                    expected: length,
+                    gzip,
+                };
+                return stream(resp, partial, body, Some(meta), cancel, &url, received);
             }
             206 => {
                 let raw = header(resp.headers(), "content-range").unwrap_or_default();
@@ -286,35 +303,37 @@ fn transfer(
                     )?;
                     continue;
                 };
-                if let Some(why) = mismatch(partial, resp.headers(), first, last, total) {
+                let length = last - first + 1;
+                let why = mismatch(partial, resp.headers(), first, last, total).or_else(|| {
+                    let n = resp.body().content_length().filter(|&n| n != length)?;
+                    Some(format!(
+                        "Content-Length {n} disagrees with Content-Range {raw:?}"
+                    ))
+                });
+                if let Some(why) = why {
                     if have == 0 {
                         return Err(bad());
                     }
                     restart_from_zero(partial, restarted, &url, why)?;
                     continue;
                 }
-                let length = last - first + 1;
-                if resp.body().content_length().is_some_and(|n| n != length) {
-                    return Err(bad());
-                }
+                // The total known when the download began governs until it completes.
+                let total = total.or(partial.meta.as_ref().and_then(|m| m.total));
                 log::debug!("{url}: 206 {raw}, continuing at byte {have}");
                 if partial.meta.is_none() {
                     partial.set_meta(meta_from(job, resp.headers(), total, true))?;
                 }
-                stream(
-                    resp,
-                    partial,
-                    have - first,
-                    Some(length),
-                    None,
-                    cancel,
-                    &url,
-                    received,
-                )?;
+                let body = Body {
+                    skip: have - first,
+                    expected: Some(length),
+                    gzip: false,
+                };
+                stream(resp, partial, body, None, cancel, &url, received)?;
                 match total {
-                    // A server may answer with less than was asked: ask again for the rest.
-                    Some(t) if partial.len < t => continue,
-                    _ => return Ok(()),
+                    Some(t) if partial.len >= t => return Ok(()),
+                    // Less than the whole file, or a total nobody knows: ask for the rest
+                    // (a server that has no more says so with a 416).
+                    _ => continue,
                 }
             }
             416 if have > 0 => {
@@ -323,16 +342,18 @@ fn transfer(
                     .strip_prefix("bytes */")
                     .and_then(|t| t.trim().parse::<u64>().ok());
                 let known = partial.meta.as_ref().and_then(|m| m.total);
-                if total == Some(have) && known.is_none_or(|k| k == have) {
+                let changed = partial
+                    .meta
+                    .as_ref()
+                    .and_then(|m| validators_changed(m, resp.headers()));
+                if total == Some(have) && known.is_none_or(|k| k == have) && changed.is_none() {
                     log::debug!("{url}: 416 with total {have}: the partial is complete");
                     return Ok(());
                 }
-                restart_from_zero(
-                    partial,
-                    restarted,
-                    &url,
-                    format!("416 with Content-Range {raw:?} for {have} bytes on disk"),
-                )?;
+                let why = changed.unwrap_or_else(|| {
+                    format!("416 with Content-Range {raw:?} for {have} bytes on disk")
+                });
+                restart_from_zero(partial, restarted, &url, why)?;
             }
             _ => {
                 let retry_after = header(resp.headers(), "retry-after")
@@ -376,19 +397,25 @@ fn mismatch(
         ));
     }
     let meta = partial.meta.as_ref()?;
-    if let (Some(t), Some(k)) = (total, meta.total)
-        && t != k
-    {
-        return Some(format!("remote length changed from {k} to {t}"));
+    if let Some(k) = meta.total {
+        if total.is_some_and(|t| t != k) || last >= k {
+            return Some(format!(
+                "remote length changed from {k} (206 range {first}-{last}/{})",
+                total.map_or("*".into(), |t| t.to_string())
+            ));
+        }
     }
-    let etag = header(headers, "etag");
-    if let (Some(now), Some(then)) = (etag, &meta.etag)
+    validators_changed(meta, headers)
+}
+
+/// Which validator both sides have and disagree on, if any: every one is compared.
+fn validators_changed(meta: &Meta, headers: &HeaderMap) -> Option<String> {
+    if let (Some(now), Some(then)) = (header(headers, "etag"), &meta.etag)
         && now != then
     {
         return Some(format!("ETag changed from {then} to {now}"));
     }
-    let modified = header(headers, "last-modified");
-    if let (None, Some(now), Some(then)) = (etag, modified, &meta.last_modified)
+    if let (Some(now), Some(then)) = (header(headers, "last-modified"), &meta.last_modified)
         && now != then
     {
         return Some(format!("Last-Modified changed from {then} to {now}"));
@@ -396,9 +423,9 @@ fn mismatch(
     None
 }
 
-/// Whether ureq is decoding the body for us (gzip sent although identity was asked).
+/// Whether the body is gzip (sent although identity was asked); fetchpool decodes it itself.
 /// Encodings it cannot decode are refused rather than written as if they were the file.
-fn content_encoding(url: &str, headers: &HeaderMap) -> Result<bool, Error> {
+fn gzipped(url: &str, headers: &HeaderMap) -> Result<bool, Error> {
     match header(headers, "content-encoding").map(str::to_ascii_lowercase) {
         None => Ok(false),
         Some(e) if e == "identity" => Ok(false),
@@ -441,25 +468,94 @@ fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
     (first <= last).then_some((first, last, total))
 }
 
-/// Copy the body into the partial, dropping the first `skip` bytes (an overlap the server
-/// sent again). A body shorter than `expected` is an error; the bytes written stay on disk.
+/// How to take one response body: `skip` bytes the server sent again, `expected` bytes as
+/// sent (Content-Length or the Content-Range span), and whether they are gzip to decode.
+struct Body {
+    skip: u64,
+    expected: Option<u64>,
+    gzip: bool,
+}
+
+/// A reader that counts the bytes as sent over the network, under any decoder.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// A body reader that knows how many bytes it has taken off the wire.
+trait Source: Read {
+    fn wire(&self) -> u64;
+}
+
+impl<R: Read> Source for Counted<R> {
+    fn wire(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read> Source for MultiGzDecoder<Counted<R>> {
+    fn wire(&self) -> u64 {
+        self.get_ref().count
+    }
+}
+
+/// Copy one body into the partial. A body shorter than announced is an error and its bytes
+/// stay on disk; one longer than announced is an error and what it wrote is taken back.
 ///
 /// `meta`, the validators of a version not yet recorded, is written before the first byte
 /// that leaves the partial incomplete, so every partial that can outlive this call has its
 /// sidecar. A body that arrives whole in its first chunk (most small files) never needs one:
 /// that saves a file creation and an unlink per file, which dominate on many small files.
-#[allow(clippy::too_many_arguments)]
 fn stream(
-    resp: Response<Body>,
+    resp: Response<ureq::Body>,
     partial: &mut Partial,
-    skip: u64,
-    expected: Option<u64>,
+    body: Body,
+    meta: Option<Meta>,
+    cancel: &AtomicBool,
+    url: &str,
+    received: &mut u64,
+) -> Result<(), Error> {
+    let wire = Counted {
+        inner: resp.into_body().into_reader(),
+        count: 0,
+    };
+    let start = partial.len;
+    let result = if body.gzip {
+        copy(
+            &mut MultiGzDecoder::new(wire),
+            partial,
+            &body,
+            meta,
+            cancel,
+            url,
+            received,
+        )
+    } else {
+        copy(&mut { wire }, partial, &body, meta, cancel, url, received)
+    };
+    if let Err(Error::TooLong { .. }) = &result {
+        partial.truncate(start)?;
+    }
+    result
+}
+
+fn copy(
+    src: &mut impl Source,
+    partial: &mut Partial,
+    body: &Body,
     mut meta: Option<Meta>,
     cancel: &AtomicBool,
     url: &str,
     received: &mut u64,
 ) -> Result<(), Error> {
-    let mut reader = resp.into_body().into_reader();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut seen: u64 = 0;
     loop {
@@ -468,26 +564,34 @@ fn stream(
                 url: url.to_string(),
             });
         }
-        let n = match reader.read(&mut buf) {
+        let before = src.wire();
+        let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(body_error(url, e)),
+            Err(e) => return Err(body_error(url, e, body.gzip)),
         };
-        let drop = skip.saturating_sub(seen).min(n as u64) as usize;
+        *received += src.wire() - before;
+        if body.expected.is_some_and(|exp| src.wire() > exp) {
+            return Err(Error::TooLong {
+                url: url.to_string(),
+                expected: body.expected.unwrap_or_default(),
+            });
+        }
+        let drop = body.skip.saturating_sub(seen).min(n as u64) as usize;
         seen += n as u64;
-        *received += n as u64;
+        // A decoded body always gets its sidecar: it says "never resume these bytes".
         if let Some(m) = meta.take()
-            && expected != Some(seen)
+            && (body.gzip || body.expected != Some(src.wire()))
         {
             partial.set_meta(m)?;
         }
         partial.append(&buf[drop..n])?;
     }
-    match expected {
-        Some(exp) if seen < exp => Err(Error::Truncated {
+    match body.expected {
+        Some(exp) if src.wire() < exp => Err(Error::Truncated {
             url: url.to_string(),
-            got: seen,
+            got: src.wire(),
             expected: exp,
         }),
         _ => Ok(()),
@@ -495,12 +599,21 @@ fn stream(
 }
 
 /// ureq's body reader wraps its own errors in `io::Error`; unwrap them for a clear message.
-fn body_error(url: &str, e: io::Error) -> Error {
+/// Anything else under a gzip decoder is the decoder's: a cut stream (worth another attempt)
+/// or bytes that are not gzip.
+fn body_error(url: &str, e: io::Error, gzip: bool) -> Error {
     let source = match e.get_ref().is_some_and(|i| i.is::<ureq::Error>()) {
         true => match e.into_inner().map(|i| i.downcast::<ureq::Error>()) {
             Some(Ok(inner)) => *inner,
             _ => ureq::Error::Io(io::Error::other("body read failed")),
         },
+        false if gzip => {
+            return Error::Decode {
+                url: url.to_string(),
+                cut: e.kind() == io::ErrorKind::UnexpectedEof,
+                reason: e.to_string(),
+            };
+        }
         false => ureq::Error::Io(e),
     };
     Error::Transport {

@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 use url::Url;
 
 use crate::error::Error;
+use crate::partial::temp_paths;
 
 /// The name used when a URL has no usable last path segment.
 pub const DEFAULT_NAME: &str = "index.html";
@@ -327,17 +328,60 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// The temporary file a job writes to before the rename.
+/// The temporary file a job writes to before the rename: `<path>.part`, or a shortened,
+/// hashed name beside it when that would pass the file-name limit.
 pub fn part_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".part");
-    PathBuf::from(s)
+    temp_paths(path).part
+}
+
+/// Where files really are: a target's directory resolved through symlinks (its longest part
+/// that exists; the rest is already free of `.` and `..`), so that two spellings of one file
+/// (`out/a` and `/abs/out/a`, a symlinked directory, `x/../a`) compare equal.
+#[derive(Default)]
+struct Locator {
+    dirs: HashMap<PathBuf, PathBuf>,
+}
+
+impl Locator {
+    fn locate(&mut self, path: &Path) -> PathBuf {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return path.to_path_buf();
+        };
+        self.dirs
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| real_dir(dir))
+            .join(name)
+    }
+}
+
+fn real_dir(dir: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut existing = dir;
+    loop {
+        let probe = if existing.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            existing
+        };
+        if let Ok(real) = std::fs::canonicalize(probe) {
+            return missing.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return dir.to_path_buf(),
+        }
+    }
 }
 
 /// Turn specs into jobs under `dir`: resolve names and paths, and reject entries whose URL
-/// is bad, whose path leaves `dir`, or whose final path an earlier job already uses.
+/// is bad, whose path leaves `dir`, or whose file (or one of its temporaries) is already
+/// another job's file or temporary, however the two paths are spelled.
 pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) -> Plan {
     let mut plan = Plan::default();
+    let mut locator = Locator::default();
     let mut taken: HashMap<PathBuf, String> = HashMap::new();
     for spec in specs {
         let spec = match spec {
@@ -387,15 +431,10 @@ pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) ->
                 continue;
             }
         };
-        // A job's temporary is `<path>.part`: it must not be another job's final path either.
-        let collides = taken
-            .get(&path)
-            .or_else(|| taken.get(&part_path(&path)))
-            .or_else(|| {
-                let s = path.to_str()?;
-                taken.get(Path::new(s.strip_suffix(".part")?))
-            });
-        if let Some(first) = collides {
+        // The file and its temporaries: none may be another job's file or temporary.
+        let temps = temp_paths(&path);
+        let claims = [&path, &temps.part, &temps.meta].map(|p| locator.locate(p));
+        if let Some(first) = claims.iter().find_map(|c| taken.get(c)) {
             let error = with_line(Error::DuplicateTarget {
                 url: label.clone(),
                 path: path.clone(),
@@ -404,7 +443,9 @@ pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) ->
             plan.rejected.push(Rejected { label, error });
             continue;
         }
-        taken.insert(path.clone(), origin.clone());
+        for c in claims {
+            taken.insert(c, origin.clone());
+        }
         plan.jobs.push(Job {
             url,
             path,

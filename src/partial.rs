@@ -1,18 +1,74 @@
 /*!
 The temporary side of a download: `<final>.part` holds the bytes received so far and
 `<final>.part.meta` the validators that say which version of the remote file they belong to
-(URL, ETag, Last-Modified, total length). Both are opened without following symlinks, the
-`.part` is created exclusively and locked for as long as a run writes it, so overlapping runs
+(URL, ETag, Last-Modified, total length). Both are opened without following symlinks and
+created exclusively; the `.part` is locked for as long as a run writes it, so overlapping runs
 never write the same file. The final path only ever appears through a rename of a complete file.
+
+fetchpool never truncates or deletes a file it did not create: a sidecar is ours only when it
+carries our header, and a `.part` without our sidecar (another tool's) is only ever continued
+exactly, never cut back. Names longer than the file system allows with the suffixes get a
+shortened, hashed temporary name, so every legal final name (up to 255 bytes) works.
 */
 
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use crate::error::Error;
-use crate::job::part_path;
+
+/// The longest file name (bytes) that common Unix file systems accept.
+const NAME_MAX: usize = 255;
+const PART: &str = ".part";
+const META: &str = ".part.meta";
+/// The first line of every sidecar fetchpool writes: how it knows the file is its own.
+const MAGIC: &str = "fetchpool-partial 1";
+
+/// The two temporaries of one final path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Temps {
+    /// `<final>.part`: the bytes received so far.
+    pub part: PathBuf,
+    /// `<final>.part.meta`: the validators of those bytes.
+    pub meta: PathBuf,
+}
+
+/// The temporaries of `final_path`: `<name>.part` and `<name>.part.meta` beside it, or, when
+/// that would pass the file-name limit, `<first bytes of name>~<hash of name>.part(.meta)`.
+/// A pure function of the final path, so a later run finds the same partial.
+pub(crate) fn temp_paths(final_path: &Path) -> Temps {
+    let name = final_path.file_name().unwrap_or_default().as_bytes();
+    let base: Vec<u8> = if name.len() + META.len() <= NAME_MAX {
+        name.to_vec()
+    } else {
+        let digest = crate::partial::sha256_of(name).unwrap_or_default();
+        let mut keep = NAME_MAX - META.len() - 17;
+        // Cut on a character boundary when the name is UTF-8, so the temporary stays readable.
+        if let Ok(s) = std::str::from_utf8(name) {
+            while !s.is_char_boundary(keep) {
+                keep -= 1;
+            }
+        }
+        let mut b = name[..keep].to_vec();
+        b.push(b'~');
+        b.extend_from_slice(&digest.as_bytes()[..16]);
+        b
+    };
+    let with = |suffix: &str| {
+        let mut n = base.clone();
+        n.extend_from_slice(suffix.as_bytes());
+        final_path.with_file_name(OsString::from_vec(n))
+    };
+    Temps {
+        part: with(PART),
+        meta: with(META),
+    }
+}
 
 /// Validators of the remote file a partial belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,7 +77,7 @@ pub(crate) struct Meta {
     pub url: String,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-    /// Full length of the remote file, when known.
+    /// Full length of the remote file, when known: it governs until the file is complete.
     pub total: Option<u64>,
     /// False when the bytes on disk are not the server's bytes as stored (a decoded
     /// Content-Encoding): a Range cannot continue them.
@@ -38,7 +94,7 @@ impl Meta {
     }
 
     fn encode(&self) -> String {
-        let mut s = format!("fetchpool-partial 1\nurl {}\n", self.url);
+        let mut s = format!("{MAGIC}\nurl {}\n", self.url);
         if let Some(e) = &self.etag {
             s += &format!("etag {e}\n");
         }
@@ -48,17 +104,22 @@ impl Meta {
         if let Some(t) = self.total {
             s += &format!("total {t}\n");
         }
-        s += &format!("resumable {}\n", self.resumable);
+        s += &format!("resumable {}\nend\n", self.resumable);
         s
     }
 
+    /// `None` when the text is not a complete sidecar of ours (anything after `end` is the
+    /// tail of a longer earlier version, left by a run killed while rewriting it).
     fn decode(text: &str) -> Option<Meta> {
         let mut lines = text.lines();
-        if lines.next()? != "fetchpool-partial 1" {
+        if lines.next()? != MAGIC {
             return None;
         }
         let mut meta = Meta::default();
         for line in lines {
+            if line == "end" {
+                return Some(meta);
+            }
             let (key, value) = line.split_once(' ')?;
             let value = value.to_string();
             match key {
@@ -70,15 +131,29 @@ impl Meta {
                 _ => {}
             }
         }
-        Some(meta)
+        None
     }
+}
+
+/// What sits at the sidecar's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sidecar {
+    Absent,
+    /// Written by fetchpool (it starts with our header, or is empty: killed right after
+    /// creating it); ours to rewrite or delete.
+    Ours,
 }
 
 /// A locked `<final>.part` and what is known about its bytes.
 pub(crate) struct Partial {
     file: File,
-    path: PathBuf,
-    meta_path: PathBuf,
+    /// The job's URL (redacted), for messages.
+    url: String,
+    temps: Temps,
+    sidecar: Sidecar,
+    /// Whether this run may cut the bytes back or delete the file: fetchpool created it, or
+    /// it carries fetchpool's sidecar, or it is empty.
+    owned: bool,
     /// Bytes on disk: everything before this offset is a prefix of the remote file.
     pub len: u64,
     /// Validators, when this partial has any (a `.part` left by another tool has none).
@@ -87,68 +162,103 @@ pub(crate) struct Partial {
 
 impl Partial {
     /// Open `<final>.part`, or create it exclusively, and lock it. Never follows a symlink.
-    /// Waits (with a warning) while another run holds the lock.
-    pub(crate) fn open(final_path: &Path) -> Result<Partial, Error> {
-        let path = part_path(final_path);
-        let mut meta_path = path.clone().into_os_string();
-        meta_path.push(".meta");
-        let meta_path = PathBuf::from(meta_path);
+    /// Waits (with a warning) while another run holds the lock, until `cancel` is set.
+    ///
+    /// # Errors
+    /// [`Error::Io`] on the temporaries, [`Error::UnsafePartial`] for a link,
+    /// [`Error::ForeignFile`] when the sidecar's path holds a file fetchpool did not write,
+    /// [`Error::Interrupted`] (with an empty URL) when cancelled while waiting.
+    pub(crate) fn open(
+        final_path: &Path,
+        url: &str,
+        cancel: &AtomicBool,
+    ) -> Result<Partial, Error> {
+        let temps = temp_paths(final_path);
+        let path = &temps.part;
+        let io = |p: &Path, e| Error::file(url, p, e);
         loop {
-            let (file, created) = open_or_create(&path)?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    log::warn!(
-                        "{}: another fetchpool run is writing it; waiting",
-                        path.display()
-                    );
-                    file.lock().map_err(|e| Error::io(&path, e))?;
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
-            }
+            let (file, created) = open_or_create(path, url)?;
+            lock(&file, path, url, cancel)?;
             // While we waited the other run may have renamed this inode into place:
             // only a lock on the inode that still sits at `path` counts.
-            let ours = file.metadata().map_err(|e| Error::io(&path, e))?;
+            let ours = file.metadata().map_err(|e| io(path, e))?;
             if !ours.is_file() {
-                return Err(Error::UnsafePartial { path });
+                return Err(Error::UnsafePartial {
+                    url: url.to_string(),
+                    path: path.clone(),
+                });
             }
-            match fs::symlink_metadata(&path) {
-                Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {
-                    // A sidecar beside a partial we just created is stale; it is never read.
-                    let meta = if created { None } else { read_meta(&meta_path) };
-                    return Ok(Partial {
-                        file,
-                        len: ours.len(),
-                        path,
-                        meta_path,
-                        meta,
-                    });
-                }
+            match fs::symlink_metadata(path) {
+                Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {}
                 _ => continue,
             }
+            let (sidecar, meta) = read_sidecar(&temps.meta, url)?;
+            // A sidecar beside a partial we just created is stale; it is never read.
+            let meta = if created { None } else { meta };
+            let owned = created || sidecar == Sidecar::Ours || ours.len() == 0;
+            return Ok(Partial {
+                file,
+                url: url.to_string(),
+                len: ours.len(),
+                temps,
+                sidecar,
+                owned,
+                meta,
+            });
         }
     }
 
+    /// Take the bytes as this run's to cut back or delete, whoever wrote them (`--force`).
+    pub(crate) fn adopt(&mut self) {
+        self.owned = true;
+    }
+
     /// Forget every byte and validator: the next write starts the file from zero.
+    ///
+    /// # Errors
+    /// [`Error::ForeignPartial`] when the bytes are another tool's: they are never cut back.
     pub(crate) fn restart(&mut self) -> Result<(), Error> {
-        self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
-        self.len = 0;
+        if !self.owned {
+            return Err(Error::ForeignPartial {
+                url: self.url.clone(),
+                path: self.temps.part.clone(),
+            });
+        }
+        self.truncate(0)?;
         self.meta = None;
-        remove_if_exists(&self.meta_path)
+        self.remove_sidecar()
+    }
+
+    /// Cut the bytes back to `len` (a reply that turned out wrong after it was written).
+    pub(crate) fn truncate(&mut self, len: u64) -> Result<(), Error> {
+        if len < self.len {
+            self.file
+                .set_len(len)
+                .map_err(|e| Error::file(&self.url, &self.temps.part, e))?;
+            self.len = len;
+        }
+        Ok(())
     }
 
     /// Record the validators of the version being written; called before the first byte
-    /// that leaves the partial incomplete.
+    /// that leaves the partial incomplete. The sidecar is created exclusively, or rewritten
+    /// in place when it is already ours (one write, then the length: a run killed in between
+    /// leaves our text followed by an ignored tail, never text of its own making).
     pub(crate) fn set_meta(&mut self, meta: Meta) -> Result<(), Error> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.meta_path)
-            .map_err(|e| Error::io(&self.meta_path, e))?;
-        f.write_all(meta.encode().as_bytes())
-            .map_err(|e| Error::io(&self.meta_path, e))?;
+        let path = &self.temps.meta;
+        let io = |e| Error::file(&self.url, path, e);
+        let text = meta.encode();
+        let mut opts = OpenOptions::new();
+        opts.write(true).custom_flags(libc::O_NOFOLLOW);
+        match self.sidecar {
+            Sidecar::Absent => opts.create_new(true),
+            Sidecar::Ours => &mut opts,
+        };
+        let f = opts.open(path).map_err(io)?;
+        f.write_all_at(text.as_bytes(), 0).map_err(io)?;
+        f.set_len(text.len() as u64).map_err(io)?;
+        self.sidecar = Sidecar::Ours;
+        self.owned = true;
         self.meta = Some(meta);
         Ok(())
     }
@@ -157,42 +267,86 @@ impl Partial {
     pub(crate) fn append(&mut self, buf: &[u8]) -> Result<(), Error> {
         self.file
             .write_all_at(buf, self.len)
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::file(&self.url, &self.temps.part, e))?;
         self.len += buf.len() as u64;
         Ok(())
     }
 
-    /// SHA-256 of the bytes on disk, lowercase hex.
-    pub(crate) fn sha256(&self) -> Result<String, Error> {
+    /// A reader over the bytes on disk, from the start.
+    pub(crate) fn reader(&self) -> Result<impl Read + '_, Error> {
         // Writes are positional (`write_at`), so moving the descriptor's offset is harmless.
         let mut file = &self.file;
         file.seek(SeekFrom::Start(0))
-            .and_then(|_| sha256_of(file.take(self.len)))
-            .map_err(|e| Error::io(&self.path, e))
+            .map_err(|e| Error::file(&self.url, &self.temps.part, e))?;
+        Ok(file.take(self.len))
+    }
+
+    /// SHA-256 of the bytes on disk, lowercase hex.
+    pub(crate) fn sha256(&self) -> Result<String, Error> {
+        sha256_of(self.reader()?).map_err(|e| Error::file(&self.url, &self.temps.part, e))
     }
 
     /// The complete file takes its final name; the sidecar goes.
-    pub(crate) fn finish(self, final_path: &Path) -> Result<(), Error> {
-        fs::rename(&self.path, final_path).map_err(|e| Error::io(final_path, e))?;
+    pub(crate) fn finish(mut self, final_path: &Path) -> Result<(), Error> {
+        fs::rename(&self.temps.part, final_path)
+            .map_err(|e| Error::file(&self.url, final_path, e))?;
         log::debug!(
             "renamed {} -> {}",
-            self.path.display(),
+            self.temps.part.display(),
             final_path.display()
         );
-        remove_if_exists(&self.meta_path)
+        self.remove_sidecar()
     }
 
-    /// Delete the partial and its sidecar (its bytes are known to be wrong).
-    pub(crate) fn discard(self) -> Result<(), Error> {
-        remove_if_exists(&self.path)?;
-        remove_if_exists(&self.meta_path)
+    /// Delete the partial and its sidecar (their bytes are known to be wrong or useless).
+    /// Another tool's partial is left where it is.
+    pub(crate) fn discard(mut self) -> Result<(), Error> {
+        if self.owned {
+            remove_if_exists(&self.temps.part, &self.url)?;
+        }
+        self.remove_sidecar()
+    }
+
+    fn remove_sidecar(&mut self) -> Result<(), Error> {
+        if self.sidecar == Sidecar::Ours {
+            remove_if_exists(&self.temps.meta, &self.url)?;
+            self.sidecar = Sidecar::Absent;
+        }
+        Ok(())
+    }
+}
+
+/// Take the lock on `file`; while another run holds it, wait (polling, so that `cancel` ends
+/// the wait: a blocking `flock` would ignore Ctrl-C).
+fn lock(file: &File, path: &Path, url: &str, cancel: &AtomicBool) -> Result<(), Error> {
+    let mut warned = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(Error::file(url, path, e)),
+        }
+        if !warned {
+            log::warn!(
+                "{}: another fetchpool run is writing it; waiting",
+                path.display()
+            );
+            warned = true;
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted {
+                url: url.to_string(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Create `path` exclusively (O_EXCL: never through anything already there, a dangling
 /// symlink included), or open the regular file that is there without following a link.
 /// Creates missing parent directories. Returns the file and whether it was created.
-fn open_or_create(path: &Path) -> Result<(File, bool), Error> {
+fn open_or_create(path: &Path, url: &str) -> Result<(File, bool), Error> {
+    let io = |p: &Path, e| Error::file(url, p, e);
     let mut made_parent = false;
     loop {
         let created = OpenOptions::new()
@@ -204,12 +358,12 @@ fn open_or_create(path: &Path) -> Result<(File, bool), Error> {
             Ok(f) => return Ok((f, true)),
             Err(e) if e.kind() == io::ErrorKind::NotFound && !made_parent => {
                 if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                    fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
                 }
                 made_parent = true;
                 continue;
             }
-            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(Error::io(path, e)),
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(io(path, e)),
             Err(_) => {}
         }
         let existing = OpenOptions::new()
@@ -221,34 +375,61 @@ fn open_or_create(path: &Path) -> Result<(File, bool), Error> {
             Ok(f) => return Ok((f, false)),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
                 return Err(Error::UnsafePartial {
+                    url: url.to_string(),
                     path: path.to_path_buf(),
                 });
             }
             // Gone between the two calls (another run renamed it): create it again.
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => return Err(io(path, e)),
         }
     }
 }
 
-fn read_meta(path: &Path) -> Option<Meta> {
-    let mut f = OpenOptions::new()
+/// What is at the sidecar's path. A symlink, a non-regular file or a file without our header
+/// is not ours: the download stops there rather than overwrite or delete it.
+fn read_sidecar(path: &Path, url: &str) -> Result<(Sidecar, Option<Meta>), Error> {
+    let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .ok()?;
-    let mut text = String::new();
-    Read::take(&mut f, 64 * 1024)
-        .read_to_string(&mut text)
-        .ok()?;
-    Meta::decode(&text)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path);
+    let mut file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Sidecar::Absent, None)),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(Error::UnsafePartial {
+                url: url.to_string(),
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(Error::file(url, path, e)),
+    };
+    let foreign = || Error::ForeignFile {
+        url: url.to_string(),
+        path: path.to_path_buf(),
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(foreign());
+    }
+    let mut text = Vec::new();
+    Read::take(&mut file, 64 * 1024)
+        .read_to_end(&mut text)
+        .map_err(|e| Error::file(url, path, e))?;
+    if text.is_empty() {
+        return Ok((Sidecar::Ours, None));
+    }
+    if !text.starts_with(MAGIC.as_bytes()) {
+        return Err(foreign());
+    }
+    let meta = std::str::from_utf8(&text).ok().and_then(Meta::decode);
+    Ok((Sidecar::Ours, meta))
 }
 
-fn remove_if_exists(path: &Path) -> Result<(), Error> {
+fn remove_if_exists(path: &Path, url: &str) -> Result<(), Error> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) => Err(Error::file(url, path, e)),
     }
 }
 
@@ -281,10 +462,16 @@ mod tests {
         assert_eq!(m.if_range(), Some("Wed, 21 Oct 2015 07:28:00 GMT"));
         let strong = Meta {
             etag: Some("\"abc\"".into()),
-            ..m
+            ..m.clone()
         };
         assert_eq!(strong.if_range(), Some("\"abc\""));
         assert_eq!(Meta::decode("garbage"), None);
+        // A rewrite cut short by a kill: our text, then the tail of a longer old one.
+        let cut = m.encode() + "etag \"old\"\nend\n";
+        assert_eq!(Meta::decode(&cut), Some(m.clone()));
+        // Our header without its end line is not a sidecar to trust.
+        let text = m.encode();
+        assert_eq!(Meta::decode(&text[..text.len() - 4]), None);
     }
 
     #[test]
@@ -293,11 +480,30 @@ mod tests {
         let target = dir.path().join("victim");
         fs::write(&target, b"keep me").unwrap();
         let final_path = dir.path().join("f");
-        std::os::unix::fs::symlink(&target, part_path(&final_path)).unwrap();
+        std::os::unix::fs::symlink(&target, temp_paths(&final_path).part).unwrap();
         assert!(matches!(
-            Partial::open(&final_path),
+            Partial::open(&final_path, "u", &AtomicBool::new(false)),
             Err(Error::UnsafePartial { .. })
         ));
         assert_eq!(fs::read(&target).unwrap(), b"keep me");
+    }
+
+    #[test]
+    fn temporaries_fit_the_name_limit_and_stay_distinct() {
+        let short = temp_paths(Path::new("/d/a.bin"));
+        assert_eq!(short.part, Path::new("/d/a.bin.part"));
+        assert_eq!(short.meta, Path::new("/d/a.bin.part.meta"));
+        for len in [245, 246, 255] {
+            let name = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            assert_eq!(name.len(), len);
+            let t = temp_paths(&Path::new("/d").join(&name));
+            for p in [&t.part, &t.meta] {
+                let n = p.file_name().unwrap().len();
+                assert!(n <= NAME_MAX, "{len}: {n}");
+                assert!(p.to_str().is_some(), "cut inside a character");
+            }
+            let other = temp_paths(&Path::new("/d").join(name.clone() + "y"));
+            assert_ne!(t.part, other.part);
+        }
     }
 }

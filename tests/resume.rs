@@ -24,9 +24,19 @@ fn cut_then(first: Reply, later: impl Fn(&Request) -> Reply + Send + Sync + 'sta
     .unwrap()
 }
 
+/// A `.part` as another tool would leave it: no sidecar.
 fn plant(env: &Env, name: &str, data: &[u8]) {
     std::fs::create_dir_all(env.out()).unwrap();
     std::fs::write(env.out().join(format!("{name}.part")), data).unwrap();
+}
+
+/// Make the planted `f.part` an earlier fetchpool run's: its sidecar, with no validators.
+fn ours(env: &Env, server: &Server) {
+    let meta = format!(
+        "fetchpool-partial 1\nurl {}\nresumable true\nend\n",
+        server.url("/f")
+    );
+    std::fs::write(env.out().join("f.part.meta"), meta).unwrap();
 }
 
 /// First run: cut, no retries. Checks that the failure leaves a true prefix and no final file.
@@ -178,6 +188,7 @@ fn a_200_to_a_range_request_restarts_and_never_appends() {
     plant(&env, "f", &v[..5000]);
     let c = v.clone();
     let server = Server::start(move |_| Reply::status(200).body(c.clone())).unwrap();
+    ours(&env, &server);
     env.run(&[&server.url("/f")])
         .code(0)
         .stdout_has("(downloaded)");
@@ -223,6 +234,7 @@ fn a_206_that_starts_early_has_its_overlap_skipped() {
         let start = first - 1000;
         tail_206(v, start)
     });
+    ours(&env, &server);
     env.run(&[&server.url("/f")])
         .code(0)
         .stdout_has("(resumed)");
@@ -238,6 +250,7 @@ fn a_206_that_starts_late_restarts() {
         let start = first + 100;
         tail_206(v, start)
     });
+    ours(&env, &server);
     env.run(&[&server.url("/f")])
         .code(0)
         .stdout_has("(downloaded)");
@@ -276,6 +289,7 @@ fn a_206_without_content_range_writes_nothing_and_restarts() {
     let server = partial_reply(v.clone(), |_, _| {
         Reply::status(206).body(b"garbage".to_vec())
     });
+    ours(&env, &server);
     env.run(&[&server.url("/f")]).code(0);
     assert_file(&env.out().join("f"), &v);
 }
@@ -293,6 +307,7 @@ fn a_416_for_a_complete_partial_finishes_without_writing_its_body() {
             .body(b"<html><body>416 Requested Range Not Satisfiable</body></html>".to_vec())
     })
     .unwrap();
+    ours(&env, &server);
     env.run(&[&server.url("/f")])
         .code(0)
         .stdout_has("(resumed)");
@@ -307,6 +322,7 @@ fn a_partial_longer_than_the_remote_restarts() {
     long.extend_from_slice(b"stale tail from another version");
     plant(&env, "f", &long);
     let server = static_server(vec![("f", v.clone())]);
+    ours(&env, &server);
     env.run(&[&server.url("/f")])
         .code(0)
         .stdout_has("(downloaded)");
@@ -324,6 +340,7 @@ fn a_416_without_a_usable_total_restarts() {
         None => Reply::file(req, &c, None, None),
     })
     .unwrap();
+    ours(&env, &server);
     env.run(&[&server.url("/f")]).code(0);
     assert_file(&env.out().join("f"), &v);
 }
@@ -354,6 +371,7 @@ fn downloads_ask_for_identity_so_gzip_never_touches_a_resume() {
         }
     })
     .unwrap();
+    ours(&env, &server);
     env.run(&[&server.url("/f")])
         .code(0)
         .stdout_has("(resumed)");
@@ -393,6 +411,7 @@ fn a_206_with_a_content_encoding_is_rejected_and_restarted() {
             )
             .body(gzip(&v[first..]))
     });
+    ours(&env, &server);
     env.run(&[&server.url("/f")]).code(0);
     assert_file(&env.out().join("f"), &v);
 }
