@@ -397,13 +397,13 @@ fn mismatch(
         ));
     }
     let meta = partial.meta.as_ref()?;
-    if let Some(k) = meta.total {
-        if total.is_some_and(|t| t != k) || last >= k {
-            return Some(format!(
-                "remote length changed from {k} (206 range {first}-{last}/{})",
-                total.map_or("*".into(), |t| t.to_string())
-            ));
-        }
+    if let Some(k) = meta.total
+        && (total.is_some_and(|t| t != k) || last >= k)
+    {
+        return Some(format!(
+            "remote length changed from {k} (206 range {first}-{last}/{})",
+            total.map_or("*".into(), |t| t.to_string())
+        ));
     }
     validators_changed(meta, headers)
 }
