@@ -345,13 +345,6 @@ fn a_416_without_a_usable_total_restarts() {
     assert_file(&env.out().join("f"), &v);
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
 #[test]
 fn downloads_ask_for_identity_so_gzip_never_touches_a_resume() {
     let env = Env::new();

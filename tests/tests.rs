@@ -5,6 +5,7 @@ mod harness;
 mod cli;
 mod hostile;
 mod interop_nginx;
+mod promise;
 mod resume;
 mod retry;
 mod signals;

@@ -169,6 +169,14 @@ pub fn blob(seed: usize, size: usize) -> Vec<u8> {
     fetchpool::demo::content(seed, size)
 }
 
+/// `data` gzipped, as a server that compresses sends it.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
 /// Assert that the file at `path` holds exactly `expected` (compared by hash).
 #[track_caller]
 pub fn assert_file(path: &Path, expected: &[u8]) {
