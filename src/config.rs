@@ -64,8 +64,16 @@ impl Default for Config {
 /// # Errors
 /// [`Error::InvalidHeader`] when there is no colon or the name is not a valid token.
 pub fn parse_header(text: &str) -> Result<(String, String), Error> {
+    // Only the name is ever quoted back: the value may be a token.
+    let name: String = text
+        .split([':', ' ', '\t'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(40)
+        .collect();
     let invalid = |reason: &str| Error::InvalidHeader {
-        header: text.to_string(),
+        name: name.clone(),
         reason: reason.to_string(),
     };
     let (name, value) = text

@@ -30,10 +30,10 @@ pub enum Error {
     },
 
     /// A `--header` value that is not `Name: value`.
-    #[error("invalid header {header:?}: {reason}")]
+    #[error("invalid header {name:?} (value not shown): {reason}")]
     InvalidHeader {
-        /// The header as given.
-        header: String,
+        /// What stands before the first colon or space (the value may be a secret).
+        name: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -234,19 +234,28 @@ pub enum Error {
     },
 }
 
+/// A name lookup that says the host does not exist (as opposed to a resolver that failed
+/// for now, which is worth another attempt). The standard library reports both as an
+/// uncategorized `io::Error` carrying getaddrinfo's message, so the message is what tells.
+fn unknown_host(e: &io::Error) -> bool {
+    let text = e.to_string();
+    text.contains("failed to lookup address information")
+        && (text.contains("not known") || text.contains("No address associated"))
+}
+
 impl Error {
     /// Whether another attempt at the same download may succeed: network failures,
     /// truncated bodies and the statuses that mean "try again later".
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
-            Error::Transport { source, .. } => matches!(
-                source,
-                ureq::Error::Io(_)
-                    | ureq::Error::Timeout(_)
-                    | ureq::Error::ConnectionFailed
-                    | ureq::Error::Protocol(_)
-            ),
+            Error::Transport { source, .. } => match source {
+                ureq::Error::Io(e) => !unknown_host(e),
+                ureq::Error::Timeout(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::Protocol(_) => true,
+                _ => false,
+            },
             Error::Truncated { .. } => true,
             Error::Decode { cut, .. } => *cut,
             _ => false,

@@ -196,15 +196,40 @@ pub fn parse_url(text: &str) -> Result<Url, Error> {
     Ok(url)
 }
 
-/// The URL with its password (if any) replaced by `***`.
+/// The URL with its password replaced by `***`; a user name given without a password (a
+/// token, as in `https://TOKEN@host/`) is replaced as a whole.
 pub fn redact(url: &Url) -> String {
+    let mut u = url.clone();
     if url.password().is_some() {
-        let mut u = url.clone();
         let _ = u.set_password(Some("***"));
-        u.to_string()
+    } else if !url.username().is_empty() {
+        let _ = u.set_username("***");
     } else {
-        url.to_string()
+        return url.to_string();
     }
+    u.to_string()
+}
+
+/// `text` with the credentials of every URL in it hidden (for messages that quote what the
+/// user typed, such as a usage error). Whatever sits between `://` and the last `@` of the
+/// authority becomes `***`.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let start = i + 3;
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '\'' | '"') || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            out.push_str("***");
+            rest = &rest[at..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The URL without `user:password@`: what goes on the wire (credentials travel as a header)
@@ -216,20 +241,11 @@ pub(crate) fn strip_userinfo(url: &Url) -> Url {
     u
 }
 
-/// Redact a URL that may not even parse: hide whatever sits between `://` and `@`.
+/// Redact a URL that may not even parse.
 fn redact_str(text: &str) -> String {
-    if let Ok(u) = Url::parse(text) {
-        return redact(&u);
-    }
-    let Some(start) = text.find("://").map(|i| i + 3) else {
-        return text.to_string();
-    };
-    let authority_end = text[start..]
-        .find(['/', '?', '#'])
-        .map_or(text.len(), |i| start + i);
-    match text[start..authority_end].rfind('@') {
-        Some(at) => format!("{}***@{}", &text[..start], &text[start + at + 1..]),
-        None => text.to_string(),
+    match Url::parse(text) {
+        Ok(u) => redact(&u),
+        Err(_) => redact_text(text),
     }
 }
 
@@ -569,5 +585,11 @@ mod tests {
         let u = Url::parse("http://user:secret@h/x").unwrap();
         assert_eq!(redact(&u), "http://user:***@h/x");
         assert!(!redact_str("http://user:secret@h:99999/x").contains("secret"));
+        let token = Url::parse("https://ghp_TOKEN@h/x").unwrap();
+        assert_eq!(redact(&token), "https://***@h/x");
+        assert_eq!(
+            redact_text("invalid value 'http://u:pw@h/x' for '-j': no; see https://a@b c://d"),
+            "invalid value 'http://***@h/x' for '-j': no; see https://***@b c://d"
+        );
     }
 }

@@ -26,20 +26,62 @@ use fetchpool::report::{compare_table, write_json};
 use fetchpool::{Config, Downloader, Mode, Printer, Spec, Summary, parse_input, plan};
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_millis()
-        .init();
+    init_logger();
     match run() {
         Ok(exit) => exit.into(),
         Err(err) => {
-            eprintln!("fetchpool: error: {err:#}");
+            // A closed stderr must not turn the exit status into a panic.
+            let _ = writeln!(io::stderr(), "fetchpool: error: {}", causes(&err));
             Exit::Fatal.into()
         }
     }
 }
 
+/// The error and its causes, each said once (a cause whose text the message already ends
+/// with is not repeated).
+fn causes(err: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !msg.ends_with(&text) {
+            if !msg.is_empty() {
+                msg += ": ";
+            }
+            msg += &text;
+        }
+    }
+    msg
+}
+
+/// env_logger as `RUST_LOG` says (warnings by default), except the HTTP and TLS libraries'
+/// trace output: that is a dump of the bytes on the wire, headers and credentials included.
+fn init_logger() {
+    struct NoWireDump(env_logger::Logger);
+    impl log::Log for NoWireDump {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            let wire = m.level() == log::Level::Trace
+                && ["ureq", "rustls"].iter().any(|t| m.target().starts_with(t));
+            !wire && self.0.enabled(m)
+        }
+        fn log(&self, record: &log::Record) {
+            if self.enabled(record.metadata()) {
+                self.0.log(record);
+            }
+        }
+        fn flush(&self) {
+            self.0.flush();
+        }
+    }
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+            .format_timestamp_millis()
+            .build();
+    log::set_max_level(logger.filter());
+    let _ = log::set_boxed_logger(Box::new(NoWireDump(logger)));
+}
+
 fn run() -> anyhow::Result<Exit> {
-    let cli = Cli::parse();
+    let cli = parse_args();
     let cancel = Arc::new(AtomicBool::new(false));
     on_ctrl_c(cancel.clone());
     match cli.command {
@@ -55,18 +97,35 @@ fn on_ctrl_c(cancel: Arc<AtomicBool>) {
         if cancel.swap(true, Ordering::SeqCst) {
             std::process::exit(Exit::Interrupted.code().into());
         }
-        eprintln!("fetchpool: interrupted; keeping partial files (Ctrl-C again to quit now)");
+        let _ = writeln!(
+            io::stderr(),
+            "fetchpool: interrupted; keeping partial files (Ctrl-C again to quit now)"
+        );
     });
     if let Err(e) = installed {
         log::warn!("cannot handle Ctrl-C: {e}");
     }
 }
 
+/// The command line, or exit: help and version to stdout, usage errors (exit 2) to stderr
+/// with every URL's credentials hidden, since clap quotes the offending value.
+fn parse_args() -> Cli {
+    Cli::try_parse().unwrap_or_else(|e| clap_exit(e))
+}
+
+fn clap_exit(e: clap::Error) -> ! {
+    let text = fetchpool::job::redact_text(&e.render().to_string());
+    let _ = if e.use_stderr() {
+        write!(io::stderr(), "{text}")
+    } else {
+        write!(io::stdout(), "{text}")
+    };
+    std::process::exit(e.exit_code())
+}
+
 /// A usage error found after parsing: clap's format and exit code 2.
 fn usage(msg: impl std::fmt::Display) -> ! {
-    Cli::command()
-        .error(clap::error::ErrorKind::ValueValidation, msg)
-        .exit()
+    clap_exit(Cli::command().error(clap::error::ErrorKind::ValueValidation, msg))
 }
 
 fn config(net: &NetArgs, cancel: Arc<AtomicBool>) -> Config {
@@ -100,6 +159,7 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     let mut config = config(&args.net, cancel.clone());
     config.force = args.force;
     ensure_dir(&args.output_dir).context("unusable output directory")?;
+    check_writable(&args.output_dir)?;
 
     let mut specs: Vec<_> = args
         .urls
@@ -147,13 +207,32 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     Ok(Exit::of_run(failed, cancel.load(Ordering::Relaxed)))
 }
 
+/// One fatal error for an output directory that cannot be written (a read-only mount, no
+/// permission), instead of the same error once per file. The probe is a file created
+/// exclusively under a name no download uses, and removed at once.
+fn check_writable(dir: &Path) -> anyhow::Result<()> {
+    let probe = dir.join(format!(".fetchpool-probe-{}", std::process::id()));
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match made.and_then(|_| std::fs::remove_file(&probe)) {
+        // Someone else's file of that name: the directory took a file before, good enough.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => {
+            other.with_context(|| format!("output directory {} is not writable", dir.display()))
+        }
+    }
+}
+
 /// `--dry-run`: what would be downloaded, and every entry that would fail before a download.
 fn dry_run(plan: &fetchpool::Plan, dir: &Path) -> Exit {
     let mut err = io::stderr().lock();
     for r in &plan.rejected {
         let _ = writeln!(err, "error: {}", r.error);
     }
-    println!(
+    let _ = writeln!(
+        io::stdout(),
         "dry run: {} files would be downloaded into {}, {} entries rejected",
         plan.jobs.len(),
         dir.display(),

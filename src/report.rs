@@ -93,9 +93,14 @@ impl Summary {
         if self.not_started > 0 {
             s += &format!(", {} not started (interrupted)", self.not_started);
         }
+        // Sizes in place and bytes received differ after a resume, a rerun or a failure:
+        // say both then, and the rate is always of the bytes received.
+        s += &format!("; {}", human_bytes(self.bytes));
+        if self.received != self.bytes {
+            s += &format!(" in place, {} received", human_bytes(self.received));
+        }
         s += &format!(
-            "; {} in {:.2} s ({}/s)",
-            human_bytes(self.bytes),
+            " in {:.2} s ({}/s)",
             self.elapsed.as_secs_f64(),
             human_bytes(self.throughput() as u64)
         );

@@ -332,3 +332,241 @@ fn one_file_spelled_two_ways_is_one_entry() {
     assert_file(&env.out().join("real/f2.bin"), &blob(43, 5000));
     assert_file(&env.out().join("f3.bin"), &blob(43, 5000));
 }
+
+// Secrets never printed.
+
+#[test]
+fn trace_logs_never_show_credentials_or_tokens() {
+    let env = Env::new();
+    let server = static_server(vec![("f", blob(45, 200_000))]);
+    let url = server
+        .url("/f")
+        .replace("http://", "http://alice:PASSWORD7@");
+    let run = Run::from(
+        env.cmd()
+            .env("RUST_LOG", "trace")
+            .args([
+                "-H",
+                "Authorization: Bearer TOKEN7",
+                "-H",
+                "Cookie: sid=COOKIE7",
+                &url,
+            ])
+            .output()
+            .unwrap(),
+    );
+    run.code(0);
+    // The Basic token of alice:PASSWORD7, and the secrets themselves.
+    for secret in ["PASSWORD7", "TOKEN7", "COOKIE7", "YWxpY2U6UEFTU1dPUkQ3"] {
+        run.nowhere(secret);
+    }
+    // The hex dump of the wire is what leaked; make sure logging itself was on.
+    run.stderr_has("DEBUG");
+}
+
+#[test]
+fn usage_errors_never_echo_credentials() {
+    let env = Env::new();
+    env.run(&["-j", "http://u:SECRET8@h/x"])
+        .code(2)
+        .stderr_has("--jobs")
+        .nowhere("SECRET8");
+    env.run(&["-H", "Authorization Bearer TOKEN8", "http://h/x"])
+        .code(2)
+        .stderr_has("Authorization")
+        .nowhere("TOKEN8");
+}
+
+#[test]
+fn a_token_given_as_a_user_name_is_never_printed() {
+    let env = Env::new();
+    let json = env.path("r.json");
+    env.run(&[
+        "--retries",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+        "http://TOKEN9@127.0.0.1:1/file",
+    ])
+    .code(1)
+    .stderr_has("127.0.0.1:1/file")
+    .nowhere("TOKEN9");
+    assert!(!std::fs::read_to_string(&json).unwrap().contains("TOKEN9"));
+}
+
+// Signals and pipes.
+
+/// Run the binary through `sh` with `redirect` applied (e.g. `>&-` to close stdout).
+fn run_redirected(env: &Env, redirect: &str, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("exec \"$0\" \"$@\" {redirect}"))
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .arg("-o")
+        .arg(env.out())
+        .args(args)
+        .env_remove("RUST_LOG");
+    Run::from(cmd.output().unwrap())
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_never_turns_the_exit_status_into_a_panic() {
+    let env = Env::new();
+    run_redirected(&env, ">&-", &["--dry-run", "http://h/x"]).code(0);
+    let file = env.write("not-a-dir", "x");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("exec \"$0\" \"$@\" 2>&-")
+        .arg(env!("CARGO_BIN_EXE_fetchpool"))
+        .args(["-o", &file, "http://h/x"]);
+    Run::from(cmd.output().unwrap()).code(2);
+}
+
+#[test]
+fn the_first_ctrl_c_ends_a_run_that_waits_on_another_runs_lock() {
+    let env = Env::new();
+    let v = Arc::new(blob(46, 3_000_000));
+    let c = v.clone();
+    let server =
+        Server::start(move |req| Reply::file(req, &c, Some("\"s\""), None).rate(Some(200_000)))
+            .unwrap();
+    let url = server.url("/f");
+    let mut first = env.spawn_until_partial(&url, "f", 50_000);
+    let mut second = env
+        .cmd()
+        .env("RUST_LOG", "warn")
+        .arg(&url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the second run says it is waiting for the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut err = second.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("waiting") {
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut err, &mut buf).unwrap();
+        assert!(
+            n > 0 && std::time::Instant::now() < deadline,
+            "no wait message"
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    unsafe { libc::kill(second.id() as i32, libc::SIGINT) };
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "one Ctrl-C did not end the wait"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The partial is the first run's true prefix, untouched by the second.
+    let part = std::fs::read(env.out().join("f.part")).unwrap();
+    assert_eq!(sha(&part), sha(&v[..part.len()]));
+}
+
+// Errors people can act on.
+
+#[test]
+fn file_errors_name_the_url_and_the_path() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.out().join("f.part")).unwrap();
+    let server = static_server(vec![("f", blob(47, 1000))]);
+    let url = server.url("/f");
+    env.run(&[&url]).code(1).stderr_has(&format!(
+        "error: {url}: {}",
+        env.out().join("f.part").display()
+    ));
+}
+
+#[test]
+fn an_output_directory_that_cannot_be_written_is_one_fatal_error() {
+    let env = Env::new();
+    // As root, permission bits do not stop writes: use a directory no one can write into.
+    let dir = if unsafe { libc::geteuid() } == 0 {
+        std::path::PathBuf::from("/proc")
+    } else {
+        let d = env.path("ro");
+        std::fs::create_dir(&d).unwrap();
+        let ro = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o555);
+        std::fs::set_permissions(&d, ro).unwrap();
+        d
+    };
+    let server = static_server(vec![("a", blob(48, 10)), ("b", blob(49, 10))]);
+    let run = Run::from(
+        std::process::Command::new(env!("CARGO_BIN_EXE_fetchpool"))
+            .arg("-o")
+            .arg(&dir)
+            .args([server.url("/a"), server.url("/b")])
+            .output()
+            .unwrap(),
+    );
+    run.code(2).stderr_has(&format!(
+        "output directory {} is not writable",
+        dir.display()
+    ));
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn no_cause_is_printed_twice() {
+    let env = Env::new();
+    let file = env.write("plain-file", "x");
+    let run = Run::from(
+        std::process::Command::new(env!("CARGO_BIN_EXE_fetchpool"))
+            .args(["-o", &file, "http://h/x"])
+            .output()
+            .unwrap(),
+    );
+    run.code(2);
+    assert_eq!(run.stderr.matches("not a directory").count(), 1, "{run}");
+}
+
+#[test]
+fn an_unknown_host_is_not_retried() {
+    let env = Env::new();
+    let run = Run::from(
+        env.cmd()
+            .env("RUST_LOG", "fetchpool=debug")
+            .arg("http://no-such-host.invalid/x")
+            .output()
+            .unwrap(),
+    );
+    run.code(1).stderr_has("no-such-host.invalid");
+    assert_eq!(
+        run.stderr
+            .matches("GET http://no-such-host.invalid/x")
+            .count(),
+        1,
+        "{run}"
+    );
+}
+
+#[test]
+fn the_summary_tells_sizes_in_place_from_bytes_received() {
+    let env = Env::new();
+    let v = blob(50, LEN);
+    let c = v.clone();
+    let server = counted(move |n, req| {
+        let r = Reply::file(req, &c, Some("\"e\""), None);
+        if n == 0 {
+            r.fault(Fault::CutAfter(100_000))
+        } else {
+            r
+        }
+    });
+    let url = server.url("/f");
+    env.run(&["--retries", "0", &url]).code(1);
+    env.run(&[&url])
+        .code(0)
+        .stdout_has("293.0 KiB in place, 195.3 KiB received");
+    assert_file(&env.out().join("f"), &v);
+}
