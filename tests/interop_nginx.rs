@@ -85,9 +85,50 @@ fn nginx_large_file_is_exact() {
 
 /// Kill a download of /slow/f (2 MB/s in nginx) once some bytes are on disk.
 fn killed_midway(env: &Env, nginx: &Nginx) {
-    let mut child = env.spawn_until_partial(&nginx.url("/slow/f"), "f", 300_000);
+    killed_midway_at(env, nginx, "/slow/f");
+}
+
+fn killed_midway_at(env: &Env, nginx: &Nginx, path: &str) {
+    let mut child = env.spawn_until_partial(&nginx.url(path), "f", 300_000);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+fn text(lines: usize) -> Vec<u8> {
+    (0..lines)
+        .flat_map(|i| format!("{i},some,compressible,csv,text\n").into_bytes())
+        .collect()
+}
+
+#[test]
+fn nginx_with_gzip_on_sends_identity_and_a_killed_download_resumes_exact() {
+    let env = Env::new();
+    let v = text(200_000);
+    let nginx = serve(&env, &[("gz/f", &v)]);
+    killed_midway_at(&env, &nginx, "/gz/f");
+    env.run(&[&nginx.url("/gz/f")])
+        .code(0)
+        .stdout_has("(resumed)");
+    assert_file(&env.out().join("f"), &v);
+    let log = nginx.requests();
+    assert!(log[1].starts_with("206 GET /gz/f bytes="), "{log:?}");
+}
+
+#[test]
+fn nginx_gzip_static_always_is_decoded_and_a_killed_download_is_never_spliced() {
+    let env = Env::new();
+    let v = text(400_000);
+    let nginx = serve(&env, &[("gzstatic/f", &v), ("gzstatic/f.gz", &gzip(&v))]);
+    killed_midway_at(&env, &nginx, "/gzstatic/f");
+    env.run(&[&nginx.url("/gzstatic/f")])
+        .code(0)
+        .stdout_has("(downloaded)");
+    assert_file(&env.out().join("f"), &v);
+    // The decoded partial was not continued with a Range over the compressed bytes.
+    let log = nginx.requests();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[1].starts_with("200 GET /gzstatic/f -"), "{log:?}");
+    assert_eq!(env.listing(), ["f"]);
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod cli;
 mod hostile;
 mod interop_nginx;
 mod promise;
+mod property;
 mod resume;
 mod retry;
 mod signals;

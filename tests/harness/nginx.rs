@@ -24,7 +24,8 @@ pub fn binary() -> PathBuf {
 
 impl Nginx {
     /// Start nginx serving `root` (a directory of the caller's). `/slow/` is capped at
-    /// 2 MB/s per connection; the access log records each request's connection serial.
+    /// 2 MB/s per connection, `/gz/` gzips when asked, `/gzstatic/` always sends the `.gz`
+    /// beside a file; the access log records each request's connection serial.
     pub fn start(root: &Path) -> Nginx {
         let prefix = tempfile::tempdir().unwrap();
         let port = {
@@ -59,6 +60,11 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         location /slow/ {{ limit_rate 2m; }}
+        # Compresses every type, for clients that ask for it.
+        location /gz/ {{ gzip on; gzip_types *; gzip_min_length 0; limit_rate 2m; }}
+        # Pre-compressed files sent gzipped whatever the client asks, Range over the
+        # compressed bytes: what S3 does for objects stored with Content-Encoding: gzip.
+        location /gzstatic/ {{ gzip_static always; limit_rate 2m; }}
     }}
 }}
 "#,
