@@ -3,17 +3,32 @@ The HTTP side of one request: a single ureq `Agent` (configured once, cloned int
 keep-alive works across jobs) and fetchpool's own redirect policy. ureq follows redirects
 itself but forwards custom headers to other hosts and allows https → http, so redirects are
 followed here instead: bounded, http(s) only, no downgrade, credentials dropped off-host.
+The network settings each have a file: `tls` (what is trusted), `proxy` (where requests
+go), `cookies` (the run's jar), `auth` (logins).
 */
 
-use base64::Engine as _;
-use percent_encoding::percent_decode_str;
+pub(crate) mod auth;
+pub(crate) mod cookies;
+pub(crate) mod proxy;
+pub(crate) mod tls;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ureq::Agent;
 use ureq::http::Response;
-use ureq::{Agent, Body};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, Connector as _, RustlsConnector, SocksConnector, TcpConnector,
+};
 use url::Url;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::job::{redact, strip_userinfo};
+use auth::Netrc;
+use cookies::Jar;
+use proxy::{AbsoluteFormConnector, Proxies};
 
 /// Headers that carry credentials: never sent to a host other than the one the user named.
 const SECRET_HEADERS: [&str; 2] = ["authorization", "cookie"];
@@ -23,12 +38,26 @@ pub(crate) struct Client {
     agent: Agent,
     headers: Vec<(String, String)>,
     max_redirects: u32,
+    proxies: Proxies,
+    /// The ureq form of `proxies.http` / `proxies.https`, built once: the pool keys on it.
+    ureq_proxies: (Option<ureq::Proxy>, Option<ureq::Proxy>),
+    /// One jar for the run, shared by every clone (every worker).
+    jar: Arc<Jar>,
+    /// `Cookie` pairs given by the user (`-b name=value`), for the origin host only.
+    user_cookies: Option<String>,
+    /// `Authorization` from `--user`, for the origin host only.
+    user_auth: Option<String>,
+    netrc: Option<Arc<Netrc>>,
+    insecure: bool,
 }
 
 impl Client {
-    pub(crate) fn new(config: &Config) -> Self {
+    /// # Errors
+    /// An unreadable CA file, cookie file or netrc file.
+    pub(crate) fn new(config: &Config) -> Result<Self, Error> {
         let idle = config.jobs.max(4);
-        let agent: Agent = Agent::config_builder()
+        let tls = tls::tls_config(&config.ca_certificates, config.insecure)?;
+        let agent_config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_connect(Some(config.timeout))
@@ -39,47 +68,136 @@ impl Client {
             .accept_encoding("identity")
             .max_idle_connections(idle * 2)
             .max_idle_connections_per_host(idle)
-            .build()
-            .into();
-        Client {
+            // ureq reads ALL_PROXY/HTTPS_PROXY/HTTP_PROXY by default, with its own precedence;
+            // the proxy is chosen per request here instead (`Proxies::for_url`).
+            .proxy(None)
+            .tls_config(tls)
+            .build();
+        // ureq's default chain with the absolute-form connector in front (see proxy.rs).
+        let connector = AbsoluteFormConnector {
+            direct: agent_config.clone(),
+        }
+        .chain(SocksConnector::default())
+        .chain(ConnectProxyConnector::default())
+        .chain(TcpConnector::default())
+        .chain(RustlsConnector::default());
+        let agent = Agent::with_parts(agent_config, connector, DefaultResolver::default());
+        let user_cookies = config
+            .cookies
+            .iter()
+            .map(|c| c.expose().trim().trim_end_matches(';').to_string())
+            .filter(|c| !c.is_empty())
+            .reduce(|a, b| format!("{a}; {b}"));
+        let netrc = match &config.netrc {
+            Some(path) => Some(Arc::new(Netrc::load(path)?)),
+            None => None,
+        };
+        let p = &config.proxies;
+        Ok(Client {
             agent,
             headers: config.headers.clone(),
             max_redirects: config.max_redirects,
+            ureq_proxies: (
+                p.http.as_ref().map(proxy::to_ureq),
+                p.https.as_ref().map(proxy::to_ureq),
+            ),
+            proxies: config.proxies.clone(),
+            jar: Arc::new(Jar::load(&config.cookie_files)?),
+            user_cookies,
+            user_auth: config.user.as_ref().map(|u| auth::from_user_option(u.expose())),
+            netrc,
+            insecure: config.insecure,
+        })
+    }
+
+    /// Write the run's cookies to `path` (cookies.txt format); returns how many.
+    pub(crate) fn save_cookies(&self, path: &Path) -> Result<usize, Error> {
+        self.jar.save(path)
+    }
+
+    /// The `Authorization` the origin of `url` gets, by precedence: a `-H Authorization`
+    /// (sent with the other headers, so none here), `user:password@` in the URL, `--user`,
+    /// then the netrc entry of its host.
+    fn origin_auth(&self, url: &Url) -> Option<String> {
+        let header_given = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+        if header_given {
+            return None;
         }
+        auth::from_userinfo(url)
+            .or_else(|| self.user_auth.clone())
+            .or_else(|| {
+                let netrc = self.netrc.as_ref()?;
+                netrc.authorization(url.host_str()?)
+            })
     }
 
     /// GET `url` with `extra` headers (Range, If-Range), following redirects under the policy
     /// above. Returns the response of the last hop, whatever its status.
-    pub(crate) fn get(&self, url: &Url, extra: &[(&str, String)]) -> Result<Response<Body>, Error> {
-        let user_auth = self
-            .headers
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
-        let basic = basic_auth(url).filter(|_| !user_auth);
+    pub(crate) fn get(&self, url: &Url, extra: &[(&str, String)]) -> Result<Response<ureq::Body>, Error> {
+        let origin_auth = self.origin_auth(url);
         let mut current = strip_userinfo(url);
         let mut hops = 0;
         loop {
             let on_origin = same_host(&current, url);
             let mut req = self.agent.get(current.as_str());
+            let proxy = match self.proxies.for_url(&current) {
+                Some(_) if current.scheme() == "http" => self.ureq_proxies.0.clone(),
+                Some(_) => self.ureq_proxies.1.clone(),
+                None => None,
+            };
+            if proxy.is_some() {
+                req = req.config().proxy(proxy).build();
+            }
+            let mut cookies: Vec<String> = Vec::new();
             for (name, value) in &self.headers {
                 let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
-                if on_origin || !secret {
+                if name.eq_ignore_ascii_case("cookie") {
+                    if on_origin {
+                        cookies.push(value.clone());
+                    }
+                } else if on_origin || !secret {
                     req = req.header(name.as_str(), value.as_str());
                 }
             }
-            if let (true, Some(auth)) = (on_origin, &basic) {
+            if let (true, Some(auth)) = (on_origin, &origin_auth) {
                 req = req.header("Authorization", auth.as_str());
+            }
+            if let (true, Some(c)) = (on_origin, &self.user_cookies) {
+                cookies.push(c.clone());
+            }
+            // The jar decides by its own rules (domain, path, secure, expiry) on every hop.
+            cookies.extend(self.jar.header_for(&current));
+            if !cookies.is_empty() {
+                req = req.header("Cookie", cookies.join("; "));
             }
             for (name, value) in extra {
                 req = req.header(*name, value.as_str());
             }
             log::debug!("GET {} {:?}", redact(&current), extra);
-            let resp = req.call().map_err(|source| Error::Transport {
-                url: redact(&current),
-                source,
+            let resp = req.call().map_err(|source| {
+                match tls::certificate_problem(&source) {
+                    Some(reason) => Error::Certificate {
+                        url: redact(&current),
+                        reason,
+                    },
+                    None => Error::Transport {
+                        url: redact(&current),
+                        source,
+                    },
+                }
             })?;
             let status = resp.status().as_u16();
             log::debug!("{} -> {status}", redact(&current));
+            self.jar.store(
+                &current,
+                resp.headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            );
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 return Ok(resp);
             }
@@ -92,6 +210,15 @@ impl Client {
                 },
             )?;
             log::debug!("redirect {status} to {}", redact(&next));
+            if self.insecure && next.scheme() == "https" && !same_host(&next, &current) {
+                // --insecure was asked for the hosts the user named; say so when it goes on
+                // to apply to one they did not.
+                log::warn!(
+                    "--insecure: the certificate of {} (redirected from {}) is not verified either",
+                    redact(&next),
+                    redact(&current)
+                );
+            }
             current = strip_userinfo(&next);
         }
     }
@@ -127,27 +254,14 @@ fn same_host(a: &Url, b: &Url) -> bool {
     a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// `Authorization: Basic …` from `user:password@` in the URL, percent-decoded.
-fn basic_auth(url: &Url) -> Option<String> {
-    if url.username().is_empty() && url.password().is_none() {
-        return None;
-    }
-    let user = percent_decode_str(url.username()).decode_utf8_lossy();
-    let pass = percent_decode_str(url.password().unwrap_or("")).decode_utf8_lossy();
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    Some(format!("Basic {token}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn basic_auth_comes_from_userinfo_and_userinfo_is_stripped() {
+    fn userinfo_is_stripped() {
         let u = Url::parse("http://al%40ice:p%3Ass@h:8/x").unwrap();
-        assert_eq!(basic_auth(&u).unwrap(), "Basic YWxAaWNlOnA6c3M=");
         assert_eq!(strip_userinfo(&u).as_str(), "http://h:8/x");
-        assert!(basic_auth(&Url::parse("http://h/x").unwrap()).is_none());
     }
 
     #[test]
