@@ -8,6 +8,7 @@ mod interop_nginx;
 mod promise;
 mod resume;
 mod retry;
+mod proxy;
 mod signals;
 mod tls;
 
