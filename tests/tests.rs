@@ -3,12 +3,14 @@
 mod harness;
 
 mod cli;
+mod cookies;
 mod hostile;
 mod interop_nginx;
+mod logins;
 mod promise;
+mod proxy;
 mod resume;
 mod retry;
-mod proxy;
 mod signals;
 mod tls;
 
