@@ -23,9 +23,9 @@ fn session_server(hop_to: Option<String>) -> Server {
             p if p.starts_with("/private/") && has_session => {
                 Reply::file(req, p.as_bytes(), None, None)
             }
-            p if p.starts_with("/private/") => {
-                Reply::status(503).header("Retry-After", "0").body("log in first")
-            }
+            p if p.starts_with("/private/") => Reply::status(503)
+                .header("Retry-After", "0")
+                .body("log in first"),
             "/hop" => match &hop_to {
                 Some(to) => Reply::status(302).header("Location", to.clone()),
                 None => Reply::status(404),
@@ -56,7 +56,11 @@ fn a_login_cookie_is_sent_on_the_following_urls() {
     for i in 0..3 {
         let p = format!("/private/{i}");
         assert_file(&env.out().join(i.to_string()), p.as_bytes());
-        assert_eq!(hits(&server, &p).len(), 1, "sent with the cookie the first time");
+        assert_eq!(
+            hits(&server, &p).len(),
+            1,
+            "sent with the cookie the first time"
+        );
         assert_eq!(
             cookie_of(&hits(&server, &p)[0]).as_deref(),
             Some(format!("session={SESSION}").as_str()),
@@ -74,7 +78,9 @@ fn workers_share_one_jar() {
         list += &(server.url(&format!("/private/{i}")) + "\n");
     }
     let input = env.write("list.txt", &list);
-    env.run(&["-j", "4", "-i", &input]).code(0).stdout_has("13 ok");
+    env.run(&["-j", "4", "-i", &input])
+        .code(0)
+        .stdout_has("13 ok");
     // Every private file came with the cookie that one worker's login response set.
     for i in 0..12 {
         let p = format!("/private/{i}");
@@ -155,10 +161,17 @@ fn cookie_data_goes_to_the_named_host_only_even_across_a_redirect() {
     .nowhere(SESSION);
     let first = cookie_of(&hits(&server, "/private/x")[0]).unwrap();
     assert!(first.contains(&format!("session={SESSION}")) && first.contains("theme=dark"));
-    assert!(first.contains("fromfile="), "-b FILE loads a cookies file: {first}");
+    assert!(
+        first.contains("fromfile="),
+        "-b FILE loads a cookies file: {first}"
+    );
     assert!(cookie_of(&hits(&server, "/hop")[0]).is_some());
     assert_file(&env.out().join("hop"), &v);
-    assert_eq!(cookie_of(&other.requests()[0]), None, "no cookie to the other host");
+    assert_eq!(
+        cookie_of(&other.requests()[0]),
+        None,
+        "no cookie to the other host"
+    );
 }
 
 #[test]
@@ -190,12 +203,20 @@ fn save_cookies_round_trips_through_load_cookies() {
     let text = std::fs::read_to_string(&saved).unwrap();
     assert!(text.starts_with("# Netscape HTTP Cookie File"), "{text}");
     assert!(
-        text.contains(&format!("#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{SESSION}")),
+        text.contains(&format!(
+            "#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{SESSION}"
+        )),
         "{text}"
     );
-    assert!(!text.contains("example.org"), "a foreign cookie is not kept: {text}");
+    assert!(
+        !text.contains("example.org"),
+        "a foreign cookie is not kept: {text}"
+    );
     use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     env.run(&["--load-cookies", saved_s, &server.url("/private/again")])
         .code(0);

@@ -122,7 +122,10 @@ fn no_credentials_follow_a_redirect_to_another_host() {
     }
     let hops = hits(&server, "/hop");
     assert_eq!(hops.len(), 2);
-    assert!(hops.iter().all(|r| r.header("authorization").is_some()), "the origin had them");
+    assert!(
+        hops.iter().all(|r| r.header("authorization").is_some()),
+        "the origin had them"
+    );
     let moved = other.requests();
     assert_eq!(moved.len(), 2);
     assert!(moved.iter().all(|r| r.header("authorization").is_none()));

@@ -18,9 +18,14 @@ fn plain_http_goes_to_squid_in_absolute_form() {
     let squid = Squid::start(Options::default());
     // Twenty files on two workers: kept-alive connections to the proxy carry several
     // requests, and each one's request line must be in absolute form.
-    let files: Vec<(String, Vec<u8>)> = (0..20).map(|i| (format!("f{i}"), blob(i, 30_000))).collect();
+    let files: Vec<(String, Vec<u8>)> = (0..20)
+        .map(|i| (format!("f{i}"), blob(i, 30_000)))
+        .collect();
     let origin = static_server(files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect());
-    let urls: Vec<String> = files.iter().map(|(n, _)| origin.url(&format!("/{n}"))).collect();
+    let urls: Vec<String> = files
+        .iter()
+        .map(|(n, _)| origin.url(&format!("/{n}")))
+        .collect();
     let mut args = vec!["-j", "2", "--proxy"];
     let proxy = squid.url();
     args.push(&proxy);
@@ -95,10 +100,23 @@ fn http_proxy_and_https_proxy_variables_are_used_per_scheme() {
     assert_file(&env.out().join("s"), &secure);
     let http_log = for_http.access_log(1);
     let https_log = for_https.access_log(1);
-    assert!(http_log.iter().any(|l| l.contains(&format!(" GET {}", origin.url("/p")))));
-    assert!(!http_log.iter().any(|l| l.contains("CONNECT")), "{http_log:?}");
-    assert!(https_log.iter().any(|l| l.contains(" CONNECT 127.0.0.1:")), "{https_log:?}");
-    assert!(!https_log.iter().any(|l| l.contains(" GET ")), "{https_log:?}");
+    assert!(
+        http_log
+            .iter()
+            .any(|l| l.contains(&format!(" GET {}", origin.url("/p"))))
+    );
+    assert!(
+        !http_log.iter().any(|l| l.contains("CONNECT")),
+        "{http_log:?}"
+    );
+    assert!(
+        https_log.iter().any(|l| l.contains(" CONNECT 127.0.0.1:")),
+        "{https_log:?}"
+    );
+    assert!(
+        !https_log.iter().any(|l| l.contains(" GET ")),
+        "{https_log:?}"
+    );
 }
 
 #[test]
@@ -117,7 +135,10 @@ fn no_proxy_hosts_are_reached_directly() {
         .unwrap();
     Run::from(run).code(0);
     assert_file(&env.out().join("f"), &v);
-    assert!(hits(&origin, "/f")[0].header("via").is_none(), "went direct");
+    assert!(
+        hits(&origin, "/f")[0].header("via").is_none(),
+        "went direct"
+    );
     // --no-proxy replaces the variable: now the same host goes through squid.
     let run = env
         .cmd()
@@ -153,7 +174,9 @@ fn proxy_credentials_reach_the_proxy_only() {
         .code(1)
         .stderr_has("407");
 
-    let proxy = squid.url().replace("http://", &format!("http://alice:{PASSWORD}@"));
+    let proxy = squid
+        .url()
+        .replace("http://", &format!("http://alice:{PASSWORD}@"));
     let run = env.run(&[
         "--proxy",
         &proxy,

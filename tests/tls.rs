@@ -54,7 +54,8 @@ fn the_ca_given_with_ca_certificate_is_trusted() {
     assert_file(&env.out().join("f"), &v);
     // The curl spelling, and a host name instead of the address.
     let by_name = format!("https://localhost:{}/f", nginx.port);
-    env.run(&["--force", "--cacert", ca(&pki), &by_name]).code(0);
+    env.run(&["--force", "--cacert", ca(&pki), &by_name])
+        .code(0);
     assert_file(&env.out().join("f"), &v);
 }
 
@@ -100,10 +101,17 @@ fn a_ca_file_without_certificates_is_a_clear_error() {
 fn insecure_downloads_with_one_warning() {
     let env = Env::new();
     let pki = pki::generate();
-    let files: Vec<(String, Vec<u8>)> = (0..3).map(|i| (format!("f{i}"), blob(i, 10_000))).collect();
-    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let files: Vec<(String, Vec<u8>)> =
+        (0..3).map(|i| (format!("f{i}"), blob(i, 10_000))).collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
     let nginx = serve(&env, &pki, &refs, "");
-    let urls: Vec<String> = files.iter().map(|(n, _)| nginx.url(&format!("/{n}"))).collect();
+    let urls: Vec<String> = files
+        .iter()
+        .map(|(n, _)| nginx.url(&format!("/{n}")))
+        .collect();
     let mut args = vec!["-k"];
     args.extend(urls.iter().map(String::as_str));
     let run = env.run(&args);
@@ -146,7 +154,10 @@ fn a_cut_download_over_tls_resumes_to_the_exact_file() {
         .unwrap();
     let part = env.out().join("f.part");
     while std::fs::metadata(&part).map_or(true, |m| m.len() < 300_000) {
-        assert!(child.try_wait().unwrap().is_none(), "finished before the cut");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the cut"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.kill().unwrap();
@@ -166,8 +177,8 @@ fn a_cut_download_over_tls_resumes_to_the_exact_file() {
 fn a_redirect_from_https_to_http_is_refused() {
     let env = Env::new();
     let pki = pki::generate();
-    let plain = Server::start(|req| fetchpool::server::Reply::file(req, b"plain", None, None))
-        .unwrap();
+    let plain =
+        Server::start(|req| fetchpool::server::Reply::file(req, b"plain", None, None)).unwrap();
     let extra = format!(
         "location = /down {{ return 302 http://127.0.0.1:{}/f; }}",
         plain.addr().port()

@@ -119,7 +119,10 @@ fn parse(text: &str) -> Result<Netrc, String> {
         }
         if line.split_whitespace().any(|t| t == "macdef") {
             in_macro = true;
-            let before: Vec<&str> = line.split_whitespace().take_while(|t| *t != "macdef").collect();
+            let before: Vec<&str> = line
+                .split_whitespace()
+                .take_while(|t| *t != "macdef")
+                .collect();
             kept.push_str(&before.join(" "));
             kept.push('\n');
             continue;

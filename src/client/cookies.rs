@@ -43,7 +43,8 @@ impl Jar {
                 if entry.expires != 0 && entry.expires <= now {
                     continue;
                 }
-                let (url, set_cookie) = entry.as_set_cookie(now).ok_or_else(|| bad("bad domain"))?;
+                let (url, set_cookie) =
+                    entry.as_set_cookie(now).ok_or_else(|| bad("bad domain"))?;
                 store
                     .parse(&set_cookie, &url)
                     .map_err(|e| bad(&format!("refused: {e}")))?;
@@ -168,7 +169,9 @@ fn parse_line(line: &str) -> Result<Option<Entry<'_>>, &'static str> {
     let fields: Vec<&str> = line.split('\t').collect();
     // curl writes six fields for a cookie with an empty value.
     if !(6..=7).contains(&fields.len()) {
-        return Err("expected 7 tab-separated fields (domain, subdomains, path, secure, expiry, name, value)");
+        return Err(
+            "expected 7 tab-separated fields (domain, subdomains, path, secure, expiry, name, value)",
+        );
     }
     let flag = |s: &str| match s.to_ascii_uppercase().as_str() {
         "TRUE" => Ok(true),
@@ -232,8 +235,17 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(e.http_only && e.subdomains && e.secure);
-        assert_eq!((e.domain, e.path, e.name, e.value), (".example.com", "/p", "sid", "abc"));
-        assert_eq!(parse_line("h\tFALSE\t/\tFALSE\t0\tempty").unwrap().unwrap().value, "");
+        assert_eq!(
+            (e.domain, e.path, e.name, e.value),
+            (".example.com", "/p", "sid", "abc")
+        );
+        assert_eq!(
+            parse_line("h\tFALSE\t/\tFALSE\t0\tempty")
+                .unwrap()
+                .unwrap()
+                .value,
+            ""
+        );
         assert!(parse_line("h\tmaybe\t/\tFALSE\t0\tn\tv").is_err());
         assert!(parse_line("h\tFALSE\t/\tFALSE\tsoon\tn\tv").is_err());
         assert!(parse_line("just some text").is_err());

@@ -104,7 +104,10 @@ impl Client {
             proxies: config.proxies.clone(),
             jar: Arc::new(Jar::load(&config.cookie_files)?),
             user_cookies,
-            user_auth: config.user.as_ref().map(|u| auth::from_user_option(u.expose())),
+            user_auth: config
+                .user
+                .as_ref()
+                .map(|u| auth::from_user_option(u.expose())),
             netrc,
             insecure: config.insecure,
         })
@@ -136,7 +139,11 @@ impl Client {
 
     /// GET `url` with `extra` headers (Range, If-Range), following redirects under the policy
     /// above. Returns the response of the last hop, whatever its status.
-    pub(crate) fn get(&self, url: &Url, extra: &[(&str, String)]) -> Result<Response<ureq::Body>, Error> {
+    pub(crate) fn get(
+        &self,
+        url: &Url,
+        extra: &[(&str, String)],
+    ) -> Result<Response<ureq::Body>, Error> {
         let origin_auth = self.origin_auth(url);
         let mut current = strip_userinfo(url);
         let mut hops = 0;
@@ -177,8 +184,9 @@ impl Client {
                 req = req.header(*name, value.as_str());
             }
             log::debug!("GET {} {:?}", redact(&current), extra);
-            let resp = req.call().map_err(|source| {
-                match tls::certificate_problem(&source) {
+            let resp = req
+                .call()
+                .map_err(|source| match tls::certificate_problem(&source) {
                     Some(reason) => Error::Certificate {
                         url: redact(&current),
                         reason,
@@ -187,8 +195,7 @@ impl Client {
                         url: redact(&current),
                         source,
                     },
-                }
-            })?;
+                })?;
             let status = resp.status().as_u16();
             log::debug!("{} -> {status}", redact(&current));
             self.jar.store(

@@ -72,9 +72,8 @@ impl Proxies {
         let all = ["all_proxy", "ALL_PROXY"];
         let http = first(&["http_proxy"]).or_else(|| first(&all));
         let https = first(&["https_proxy", "HTTPS_PROXY"]).or_else(|| first(&all));
-        let no_proxy = first(&["no_proxy", "NO_PROXY"]).map_or(Vec::new(), |(_, v)| {
-            Self::parse_no_proxy(&v)
-        });
+        let no_proxy =
+            first(&["no_proxy", "NO_PROXY"]).map_or(Vec::new(), |(_, v)| Self::parse_no_proxy(&v));
         Ok(Proxies {
             http: parse(http)?,
             https: parse(https)?,
@@ -254,7 +253,10 @@ impl Connector<()> for AbsoluteFormConnector {
         if !http_proxy || details.needs_tls() {
             return Ok(None);
         }
-        let authority = details.uri.authority().ok_or(ureq::Error::ConnectionFailed)?;
+        let authority = details
+            .uri
+            .authority()
+            .ok_or(ureq::Error::ConnectionFailed)?;
         let origin = format!("http://{authority}");
         let addrs = details
             .resolver
@@ -284,7 +286,10 @@ impl Connector<()> for AbsoluteFormConnector {
                 base64::engine::general_purpose::STANDARD.encode(pair)
             )
         });
-        log::debug!("http://{authority} through proxy {} in absolute form", proxy.host());
+        log::debug!(
+            "http://{authority} through proxy {} in absolute form",
+            proxy.host()
+        );
         Ok(Some(Either::B(Box::new(AbsoluteForm {
             inner,
             origin,
@@ -421,7 +426,10 @@ mod tests {
         assert_eq!(p, Proxies::default());
         let err = Proxies::from_vars(vars(&[("https_proxy", "ftp://u:secret@h")])).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("https_proxy") && !msg.contains("secret"), "{msg}");
+        assert!(
+            msg.contains("https_proxy") && !msg.contains("secret"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -429,9 +437,15 @@ mod tests {
         let list = |s: &str| Proxies::parse_no_proxy(s);
         assert!(bypassed(&list("*"), &url("http://anything/")));
         assert!(bypassed(&list("example.com"), &url("http://example.com/")));
-        assert!(bypassed(&list("example.com"), &url("http://www.Example.com/")));
+        assert!(bypassed(
+            &list("example.com"),
+            &url("http://www.Example.com/")
+        ));
         assert!(bypassed(&list(".example.com"), &url("http://example.com/")));
-        assert!(!bypassed(&list("example.com"), &url("http://notexample.com/")));
+        assert!(!bypassed(
+            &list("example.com"),
+            &url("http://notexample.com/")
+        ));
         assert!(bypassed(&list("127.0.0.1"), &url("http://127.0.0.1:8080/")));
         assert!(!bypassed(&list("127.0.0.1"), &url("http://127.0.0.2/")));
         assert!(bypassed(&list("10.0.0.0/8"), &url("http://10.1.2.3/")));

@@ -103,7 +103,10 @@ mod tests {
         let p = dir.path().join("empty.pem");
         std::fs::write(&p, "not a certificate\n").unwrap();
         let err = read_pem_bundle(&p).unwrap_err().to_string();
-        assert!(err.contains("empty.pem") && err.contains("no PEM certificate"), "{err}");
+        assert!(
+            err.contains("empty.pem") && err.contains("no PEM certificate"),
+            "{err}"
+        );
         let missing = read_pem_bundle(&dir.path().join("missing.pem")).unwrap_err();
         assert!(missing.to_string().contains("missing.pem"));
     }

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 pub struct Pki {
     pub dir: tempfile::TempDir,

@@ -44,7 +44,9 @@ fn stock_rules() -> String {
         .filter(|l| l.starts_with("acl ") || l.starts_with("http_access "))
         .collect();
     assert!(
-        rules.iter().any(|l| l.starts_with("http_access deny CONNECT")),
+        rules
+            .iter()
+            .any(|l| l.starts_with("http_access deny CONNECT")),
         "unexpected stock squid.conf: {rules:?}"
     );
     rules.join("\n")
@@ -136,14 +138,13 @@ impl Squid {
     pub fn access_log(&self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let lines: Vec<String> =
-                std::fs::read_to_string(self.dir.path().join("access.log"))
-                    .unwrap_or_default()
-                    .lines()
-                    // The start-up probe: a connection that sent nothing.
-                    .filter(|l| !l.contains("error:transaction-end-before-headers"))
-                    .map(str::to_string)
-                    .collect();
+            let lines: Vec<String> = std::fs::read_to_string(self.dir.path().join("access.log"))
+                .unwrap_or_default()
+                .lines()
+                // The start-up probe: a connection that sent nothing.
+                .filter(|l| !l.contains("error:transaction-end-before-headers"))
+                .map(str::to_string)
+                .collect();
             if lines.len() >= n || Instant::now() > deadline {
                 return lines;
             }
@@ -155,13 +156,16 @@ impl Squid {
 fn chown_to_proxy(dir: &Path) {
     let name = std::ffi::CString::new("proxy").unwrap();
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    assert!(!pw.is_null(), "no 'proxy' user (created by the squid package)");
+    assert!(
+        !pw.is_null(),
+        "no 'proxy' user (created by the squid package)"
+    );
     let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
     assert_eq!(unsafe { libc::chown(c.as_ptr(), uid, gid) }, 0);
     for entry in std::fs::read_dir(dir).unwrap() {
-        let p = std::ffi::CString::new(entry.unwrap().path().as_os_str().as_encoded_bytes())
-            .unwrap();
+        let p =
+            std::ffi::CString::new(entry.unwrap().path().as_os_str().as_encoded_bytes()).unwrap();
         assert_eq!(unsafe { libc::chown(p.as_ptr(), uid, gid) }, 0);
     }
 }
