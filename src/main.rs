@@ -153,7 +153,8 @@ fn access(a: &AccessArgs, config: &mut Config) -> anyhow::Result<()> {
     config.ca_certificates = a.ca_certificate.clone();
     config.insecure = a.insecure;
     if a.insecure {
-        eprintln!(
+        let _ = writeln!(
+            io::stderr(),
             "fetchpool: warning: --insecure: TLS certificates are not verified; anyone on the \
              path can read and change these downloads"
         );
