@@ -46,7 +46,7 @@ fn a_login_cookie_is_sent_on_the_following_urls() {
     let server = session_server(None);
     let run = env
         .cmd()
-        .env("RUST_LOG", "fetchpool=debug")
+        .env("RUST_LOG", "trace")
         .args(["--mode", "serial", &server.url("/login")])
         .args((0..3).map(|i| server.url(&format!("/private/{i}"))))
         .output()

@@ -35,7 +35,7 @@ fn user_option_logs_in_and_the_password_is_never_printed() {
     env.run(&[&server.url("/nope")]).code(1).stderr_has("401");
     let run = env
         .cmd()
-        .env("RUST_LOG", "fetchpool=debug")
+        .env("RUST_LOG", "trace")
         .args(["-u", &format!("alice:{PASSWORD}"), &server.url("/f")])
         .output()
         .unwrap();

@@ -177,15 +177,14 @@ fn proxy_credentials_reach_the_proxy_only() {
     let proxy = squid
         .url()
         .replace("http://", &format!("http://alice:{PASSWORD}@"));
-    let run = env.run(&[
-        "--proxy",
-        &proxy,
-        "--cacert",
-        pki.ca.to_str().unwrap(),
-        &origin.url("/p"),
-        &nginx.url("/s"),
-    ]);
-    run.code(0).nowhere(PASSWORD).nowhere(TOKEN);
+    let run = env
+        .cmd()
+        .env("RUST_LOG", "trace")
+        .args(["--proxy", &proxy, "--cacert", pki.ca.to_str().unwrap()])
+        .args([origin.url("/p"), nginx.url("/s")])
+        .output()
+        .unwrap();
+    Run::from(run).code(0).nowhere(PASSWORD).nowhere(TOKEN);
     assert_file(&env.out().join("p"), &plain);
     assert_file(&env.out().join("s"), &secure);
     let log = squid.access_log(3);
