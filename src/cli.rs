@@ -100,8 +100,9 @@ pub struct AccessArgs {
     #[arg(short = 'k', long)]
     pub insecure: bool,
 
-    /// Proxy for http and https URLs: [http|https|socks5|socks5h]://[USER:PASSWORD@]HOST[:PORT].
-    /// Overrides http_proxy, https_proxy and ALL_PROXY; "" means no proxy.
+    /// Proxy for http and https URLs, e.g. http://proxy.example:3128 (also https, socks5 and
+    /// socks5h proxies; USER:PASSWORD@ before the host is sent to the proxy only). Overrides
+    /// http_proxy, https_proxy and ALL_PROXY; "" means no proxy.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 

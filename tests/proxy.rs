@@ -4,6 +4,7 @@
 
 use crate::harness::nginx::Nginx;
 use crate::harness::pki;
+use crate::harness::socks::Socks;
 use crate::harness::squid::{Options, Squid};
 use crate::harness::*;
 
@@ -205,4 +206,36 @@ fn proxy_credentials_reach_the_proxy_only() {
             );
         }
     }
+}
+
+#[test]
+fn socks5_proxies_carry_http_and_https() {
+    let env = Env::new();
+    let socks = Socks::start();
+    let pki = pki::generate();
+    let root = env.path("www");
+    std::fs::create_dir_all(&root).unwrap();
+    let secure = blob(9, 40_000);
+    std::fs::write(root.join("s"), &secure).unwrap();
+    let nginx = Nginx::start_tls(&root, &pki.cert, &pki.key, "");
+    let plain = blob(10, 40_000);
+    let origin = static_server(vec![("p", plain.clone())]);
+    // socks5h: the proxy resolves the name.
+    let by_name = format!("http://localhost:{}/p", origin.addr().port());
+    let run = env
+        .cmd()
+        .env("ALL_PROXY", format!("socks5h://127.0.0.1:{}", socks.port))
+        .args([
+            "--cacert",
+            pki.ca.to_str().unwrap(),
+            &by_name,
+            &nginx.url("/s"),
+        ])
+        .output()
+        .unwrap();
+    Run::from(run).code(0);
+    assert_file(&env.out().join("p"), &plain);
+    assert_file(&env.out().join("s"), &secure);
+    assert_eq!(socks.relayed_to(origin.addr().port()), 1, "{}", socks.log());
+    assert_eq!(socks.relayed_to(nginx.port), 1, "{}", socks.log());
 }

@@ -5,6 +5,7 @@
 
 pub mod nginx;
 pub mod pki;
+pub mod socks;
 pub mod squid;
 
 use std::path::{Path, PathBuf};
