@@ -4,9 +4,11 @@ keep-alive works across jobs) and fetchpool's own redirect policy. ureq follows 
 itself but forwards custom headers to other hosts and allows https → http, so redirects are
 followed here instead: bounded, http(s) only, no downgrade, credentials dropped off-host.
 The network settings each have a file: `tls` (what is trusted), `proxy` (where requests
-go), `cookies` (the run's jar), `auth` (logins).
+go; `absolute_form` how plain http reaches an HTTP proxy), `cookies` (the run's jar),
+`auth` (logins).
 */
 
+mod absolute_form;
 pub(crate) mod auth;
 pub(crate) mod cookies;
 pub(crate) mod proxy;
@@ -26,9 +28,10 @@ use url::Url;
 use crate::config::Config;
 use crate::error::Error;
 use crate::job::{redact, strip_userinfo};
+use absolute_form::AbsoluteFormConnector;
 use auth::Netrc;
 use cookies::Jar;
-use proxy::{AbsoluteFormConnector, Proxies};
+use proxy::Proxies;
 
 /// Headers that carry credentials: never sent to a host other than the one the user named.
 const SECRET_HEADERS: [&str; 2] = ["authorization", "cookie"];
