@@ -187,6 +187,10 @@ fn a_redirect_from_https_to_http_is_refused() {
     env.run(&["--ca-certificate", ca(&pki), &nginx.url("/down")])
         .code(1)
         .stderr_has("downgrade");
+    // --insecure changes nothing about that.
+    env.run(&["-k", &nginx.url("/down")])
+        .code(1)
+        .stderr_has("downgrade");
     assert!(plain.requests().is_empty(), "the http URL was never asked");
     assert_absent(&env.out().join("down"));
 }
