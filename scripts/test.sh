@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh clone. The interoperability tests need a real nginx:
-# install it when missing (Debian/Ubuntu), then run every test. Nothing is skipped.
+# The whole test suite from a fresh clone. The interoperability tests need real servers:
+# nginx (tests/interop_nginx.rs, tests/tls.rs), squid, Dante (a SOCKS server) and openssl
+# (tests/proxy.rs; openssl hashes the proxy's password file). Install what is missing (Debian/Ubuntu), then run every
+# test. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
+have_squid() { command -v squid >/dev/null 2>&1 || [ -x /usr/sbin/squid ]; }
+have_openssl() { command -v openssl >/dev/null 2>&1; }
+have_danted() { [ -x /usr/sbin/danted ]; }
 
-if ! have_nginx; then
-    echo "scripts/test.sh: installing nginx (needed by tests/interop_nginx.rs)" >&2
+missing=()
+have_nginx || missing+=(nginx)
+have_squid || missing+=(squid)
+have_openssl || missing+=(openssl)
+have_danted || missing+=(dante-server)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "scripts/test.sh: installing ${missing[*]} (needed by the interoperability tests)" >&2
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 have_nginx || { echo "scripts/test.sh: nginx is required and could not be installed" >&2; exit 1; }
+have_squid || { echo "scripts/test.sh: squid is required and could not be installed" >&2; exit 1; }
+have_openssl || { echo "scripts/test.sh: openssl is required and could not be installed" >&2; exit 1; }
+have_danted || { echo "scripts/test.sh: danted is required and could not be installed" >&2; exit 1; }
 
 cargo test --locked "$@"

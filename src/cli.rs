@@ -82,6 +82,61 @@ pub struct GetArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    #[command(flatten, next_help_heading = "Network: TLS, proxies, cookies, logins")]
+    pub access: AccessArgs,
+}
+
+/// Trust, proxies, sessions and logins. Secrets given here never appear in any output.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// Trust the CA certificates of this PEM file, in addition to the system store
+    /// (repeatable). SSL_CERT_FILE and SSL_CERT_DIR, when set, replace the system store.
+    #[arg(long, visible_alias = "cacert", value_name = "FILE")]
+    pub ca_certificate: Vec<PathBuf>,
+
+    /// Do not verify TLS certificates (dangerous: anyone on the path can read and change the
+    /// downloads). Prints a warning.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Proxy for http and https URLs, e.g. http://proxy.example:3128 (also https, socks5 and
+    /// socks5h proxies; USER:PASSWORD@ before the host is sent to the proxy only). Overrides
+    /// http_proxy, https_proxy and ALL_PROXY; "" means no proxy.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Hosts reached without the proxy, comma-separated: names (with their subdomains), IP
+    /// addresses or CIDR ranges, optionally with :PORT, or '*'. Overrides NO_PROXY.
+    #[arg(long, visible_alias = "noproxy", value_name = "LIST")]
+    pub no_proxy: Option<String>,
+
+    /// Load cookies from a Netscape cookies.txt file (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub load_cookies: Vec<PathBuf>,
+
+    /// Cookies 'name=value; name2=value2' for the hosts of the URLs given, or a cookies.txt
+    /// file when there is no '=' (repeatable).
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE")]
+    pub cookies: Vec<String>,
+
+    /// Write all cookies of the run (loaded and received) to FILE at the end, in the
+    /// cookies.txt format (created private, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub save_cookies: Option<PathBuf>,
+
+    /// Basic-auth credentials for the hosts of the URLs given (never sent after a redirect
+    /// to another host).
+    #[arg(short = 'u', long, value_name = "USER[:PASSWORD]")]
+    pub user: Option<String>,
+
+    /// Read credentials from ~/.netrc (each entry is sent to its own host only).
+    #[arg(long)]
+    pub netrc: bool,
+
+    /// Read credentials from this netrc file.
+    #[arg(long, value_name = "FILE")]
+    pub netrc_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +234,31 @@ mod tests {
         assert!(parse_size("0").is_err() && parse_size("1X").is_err());
         assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_secs("0").is_err() && parse_secs("nan").is_err());
+    }
+
+    #[test]
+    fn network_options_have_their_own_heading() {
+        let help = Cli::command().render_help().to_string();
+        let at = help
+            .find("Network: TLS, proxies, cookies, logins")
+            .expect("heading");
+        for flag in [
+            "--ca-certificate",
+            "--insecure",
+            "--proxy",
+            "--no-proxy",
+            "--load-cookies",
+            "--cookie",
+            "--save-cookies",
+            "--user",
+            "--netrc",
+            "--netrc-file",
+        ] {
+            assert!(help[at..].contains(flag), "{flag} not under the heading");
+        }
+        let cli = Cli::try_parse_from(["fetchpool", "--cacert", "a.pem", "-k", "http://h/x"]);
+        let access = cli.unwrap().get.access;
+        assert!(access.insecure && access.ca_certificate == [PathBuf::from("a.pem")]);
     }
 
     #[test]

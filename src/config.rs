@@ -3,10 +3,12 @@ Checked settings for a [`crate::Downloader`]. Plain data, no clap types: the bin
 command line into a `Config`, an embedding program builds one directly.
 */
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+pub use crate::client::proxy::Proxies;
 use crate::error::Error;
 
 /// How a [`crate::Downloader`] behaves. Start from [`Config::default`] and change fields.
@@ -33,6 +35,46 @@ pub struct Config {
     /// Set to `true` (e.g. from a Ctrl-C handler) to stop: no new jobs start, transfers
     /// abort between chunks, partial files are kept for resume.
     pub cancel: Arc<AtomicBool>,
+    /// PEM files of CA certificates trusted in addition to the system store (which
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` replace when set).
+    pub ca_certificates: Vec<PathBuf>,
+    /// Do not verify TLS certificates at all. Never the default.
+    pub insecure: bool,
+    /// Which proxy each URL goes through. Default: none; [`Proxies::from_env`] reads the
+    /// variables curl reads.
+    pub proxies: Proxies,
+    /// Netscape cookies.txt files loaded into the run's jar before the first request.
+    pub cookie_files: Vec<PathBuf>,
+    /// Cookies given as `name=value; name2=value2`, sent to the host of each job's URL only.
+    pub cookies: Vec<Secret>,
+    /// Basic-auth `USER[:PASSWORD]`, sent to the host of each job's URL only.
+    pub user: Option<Secret>,
+    /// A `.netrc` file: Basic-auth credentials of its `machine` entries, each sent to that
+    /// host only.
+    pub netrc: Option<PathBuf>,
+}
+
+/// A password, a cookie, a token: kept out of `Debug` output, so that printing a
+/// [`Config`] never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// Default pool size: CPU count minus one, never below 2, so that "parallel" is never a
@@ -55,6 +97,13 @@ impl Default for Config {
             retry_base: Duration::from_millis(250),
             retry_cap: Duration::from_secs(30),
             cancel: Arc::new(AtomicBool::new(false)),
+            ca_certificates: Vec::new(),
+            insecure: false,
+            proxies: Proxies::default(),
+            cookie_files: Vec::new(),
+            cookies: Vec::new(),
+            user: None,
+            netrc: None,
         }
     }
 }
@@ -101,6 +150,17 @@ mod tests {
     #[test]
     fn default_pool_is_never_serial() {
         assert!(default_jobs() >= 2);
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let c = Config {
+            user: Some(Secret::new("alice:hunter2")),
+            cookies: vec![Secret::new("sid=hunter3")],
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter"), "{shown}");
     }
 
     #[test]

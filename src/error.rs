@@ -226,6 +226,57 @@ pub enum Error {
         actual: String,
     },
 
+    /// The server's certificate was refused (unknown issuer, expired, wrong name…). Not
+    /// retried: only the user can say what to trust.
+    #[error(
+        "{url}: TLS certificate not trusted ({reason}); to trust its CA use --ca-certificate FILE (or --insecure to skip verification)"
+    )]
+    Certificate {
+        /// The URL (redacted).
+        url: String,
+        /// What the TLS library objected to.
+        reason: String,
+    },
+
+    /// A CA certificate file (`--ca-certificate`, `SSL_CERT_FILE`, `SSL_CERT_DIR`) that
+    /// cannot be used.
+    #[error("{path}: unusable CA certificates: {reason}")]
+    CaCertificate {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// A proxy setting (`--proxy` or a `*_proxy` variable) that is not a usable proxy URL.
+    #[error("invalid proxy {proxy}: {reason}")]
+    InvalidProxy {
+        /// The proxy as given (redacted).
+        proxy: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A line of a cookies.txt file that cannot be read.
+    #[error("{path}:{line}: {reason}")]
+    CookieFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong (never the cookie's value).
+        reason: String,
+    },
+
+    /// A `.netrc` file that cannot be parsed.
+    #[error("{path}: {reason}")]
+    Netrc {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never a password).
+        reason: String,
+    },
+
     /// The run was interrupted (Ctrl-C) while this download was under way; its partial is kept.
     #[error("{url}: interrupted")]
     Interrupted {

@@ -56,7 +56,7 @@ pub mod server;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use config::Config;
+pub use config::{Config, Proxies, Secret};
 pub use error::Error;
 pub use fetch::{Outcome, Status};
 pub use job::{Job, Plan, Spec, parse_input, plan};

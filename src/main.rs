@@ -17,13 +17,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, DemoArgs, GetArgs, ModeArg, NetArgs};
+use cli::{AccessArgs, Cli, Command, DemoArgs, GetArgs, ModeArg, NetArgs};
 use exit_codes::Exit;
 use fetchpool::config::parse_header;
 use fetchpool::demo::{DemoOptions, run_demo};
 use fetchpool::job::{ensure_dir, parse_checksum};
 use fetchpool::report::{compare_table, write_json};
-use fetchpool::{Config, Downloader, Mode, Printer, Spec, Summary, parse_input, plan};
+use fetchpool::{
+    Config, Downloader, Mode, Printer, Proxies, Secret, Spec, Summary, parse_input, plan,
+};
 
 fn main() -> ExitCode {
     init_logger();
@@ -146,6 +148,51 @@ fn config(net: &NetArgs, cancel: Arc<AtomicBool>) -> Config {
     }
 }
 
+/// The network options into `config`: trust, proxies, cookies, logins.
+fn access(a: &AccessArgs, config: &mut Config) -> anyhow::Result<()> {
+    config.ca_certificates = a.ca_certificate.clone();
+    config.insecure = a.insecure;
+    if a.insecure {
+        let _ = writeln!(
+            io::stderr(),
+            "fetchpool: warning: --insecure: TLS certificates are not verified; anyone on the \
+             path can read and change these downloads"
+        );
+    }
+    config.proxies = match (&a.proxy, Proxies::from_env()) {
+        (None, from_env) => from_env?,
+        // The variables' proxies are overridden: a bad one does not matter then.
+        (Some(_), from_env) => from_env.unwrap_or_default(),
+    };
+    if let Some(p) = &a.proxy {
+        let proxy = Proxies::parse_proxy(p).unwrap_or_else(|e| usage(format!("--proxy: {e}")));
+        config.proxies.http = proxy.clone();
+        config.proxies.https = proxy;
+    }
+    if let Some(list) = &a.no_proxy {
+        config.proxies.no_proxy = Proxies::parse_no_proxy(list);
+    }
+    config.cookie_files = a.load_cookies.clone();
+    for c in &a.cookies {
+        // As curl: with '=' it is cookie data, otherwise the name of a cookies file.
+        if c.contains('=') {
+            config.cookies.push(Secret::new(c.as_str()));
+        } else {
+            config.cookie_files.push(c.into());
+        }
+    }
+    config.user = a.user.as_deref().map(Secret::new);
+    config.netrc = match (&a.netrc_file, a.netrc) {
+        (Some(file), _) => Some(file.clone()),
+        (None, true) => {
+            let home = std::env::var_os("HOME").context("--netrc: HOME is not set")?;
+            Some(Path::new(&home).join(".netrc"))
+        }
+        (None, false) => None,
+    };
+    Ok(())
+}
+
 fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     if args.urls.is_empty() && args.input_file.is_none() {
         usage("nothing to download: give URLs or --input-file FILE");
@@ -158,6 +205,7 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     });
     let mut config = config(&args.net, cancel.clone());
     config.force = args.force;
+    access(&args.access, &mut config)?;
     ensure_dir(&args.output_dir).context("unusable output directory")?;
     check_writable(&args.output_dir)?;
 
@@ -198,6 +246,11 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     }
     if let [serial, parallel] = &runs[..] {
         let _ = write!(out, "\n{}", compare_table(serial, parallel));
+    }
+    if let Some(path) = &args.access.save_cookies {
+        downloader
+            .save_cookies(path)
+            .context("cannot save cookies")?;
     }
     if let Some(path) = &args.json {
         write_json(path, &runs.iter().collect::<Vec<_>>())

@@ -61,7 +61,9 @@ impl Downloader {
     /// Build a downloader: the HTTP agent and a thread pool of exactly `config.jobs` threads.
     ///
     /// # Errors
-    /// [`Error::Pool`] when the pool's threads cannot be started.
+    /// [`Error::Pool`] when the pool's threads cannot be started; [`Error::CaCertificate`],
+    /// [`Error::CookieFile`], [`Error::Netrc`] or [`Error::Io`] for a file of the network
+    /// settings that cannot be used.
     pub fn new(config: Config) -> Result<Self, Error> {
         let jobs = config.jobs.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -69,7 +71,7 @@ impl Downloader {
             .thread_name(|i| format!("fetchpool-{i}"))
             .build()
             .map_err(|source| Error::Pool { source })?;
-        let client = Client::new(&config);
+        let client = Client::new(&config)?;
         Ok(Downloader {
             config,
             client,
@@ -84,6 +86,16 @@ impl Downloader {
 
     /// Download one job on the calling thread.
     ///
+    /// Write the cookies of the run (those loaded and those servers set, unexpired) to `path`
+    /// in the Netscape cookies.txt format, readable by curl, wget and `--load-cookies`;
+    /// returns how many. The file is created private to the user (mode 0600).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be written.
+    pub fn save_cookies(&self, path: &std::path::Path) -> Result<usize, Error> {
+        self.client.save_cookies(path)
+    }
+
     /// # Errors
     /// Any [`Error`] of the download; the partial file (if any) is kept for a later resume.
     pub fn download(&self, job: &Job) -> Result<Outcome, Error> {
@@ -236,5 +248,5 @@ where
         jobs: 1,
         ..Config::default()
     };
-    fetch(&Client::new(&config), &config, &job, false)
+    fetch(&Client::new(&config)?, &config, &job, false)
 }

@@ -3,12 +3,16 @@
 mod harness;
 
 mod cli;
+mod cookies;
 mod hostile;
 mod interop_nginx;
+mod logins;
 mod promise;
 mod property;
+mod proxy;
 mod resume;
 mod retry;
 mod signals;
+mod tls;
 
 use resume::get as resume_get;

@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod nginx;
+pub mod pki;
+pub mod socks;
+pub mod squid;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -38,8 +41,17 @@ impl Env {
         let mut c = Command::new(env!("CARGO_BIN_EXE_fetchpool"));
         c.current_dir(self.dir.path())
             .env_remove("RUST_LOG")
+            // The network settings a developer's shell may carry must not leak into tests.
             .env_remove("http_proxy")
             .env_remove("HTTP_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("no_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
             .arg("-o")
             .arg(self.out())
             .stdin(Stdio::null());

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub struct Nginx {
     pub root: PathBuf,
     pub port: u16,
+    /// `http`, or `https` when started with a certificate.
+    pub scheme: &'static str,
     prefix: tempfile::TempDir,
     child: Child,
 }
@@ -27,6 +29,16 @@ impl Nginx {
     /// 2 MB/s per connection, `/gz/` gzips when asked, `/gzstatic/` always sends the `.gz`
     /// beside a file; the access log records each request's connection serial.
     pub fn start(root: &Path) -> Nginx {
+        Nginx::start_with(root, None, "")
+    }
+
+    /// Start nginx speaking TLS with `cert` and `key` (PEM files), plus `extra` lines in its
+    /// `server` block (e.g. locations that redirect).
+    pub fn start_tls(root: &Path, cert: &Path, key: &Path, extra: &str) -> Nginx {
+        Nginx::start_with(root, Some((cert, key)), extra)
+    }
+
+    fn start_with(root: &Path, tls: Option<(&Path, &Path)>, extra: &str) -> Nginx {
         let prefix = tempfile::tempdir().unwrap();
         let port = {
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -40,11 +52,22 @@ impl Nginx {
         } else {
             ""
         };
+        let (ssl, certs) = match tls {
+            Some((cert, key)) => (
+                " ssl",
+                format!(
+                    "ssl_certificate {};\n        ssl_certificate_key {};",
+                    cert.display(),
+                    key.display()
+                ),
+            ),
+            None => ("", String::new()),
+        };
         let conf = format!(
             r#"{user}
 worker_processes 1;
 pid {p}/nginx.pid;
-error_log {p}/error.log warn;
+error_log {p}/error.log info;
 events {{ worker_connections 512; }}
 http {{
     log_format conn '$connection $status $request_method $uri $http_range';
@@ -57,7 +80,8 @@ http {{
     keepalive_requests 100000;
     sendfile on;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};
+        {certs}
         root {root};
         location /slow/ {{ limit_rate 2m; }}
         # Compresses every type, for clients that ask for it.
@@ -65,6 +89,7 @@ http {{
         # Pre-compressed files sent gzipped whatever the client asks, Range over the
         # compressed bytes: what S3 does for objects stored with Content-Encoding: gzip.
         location /gzstatic/ {{ gzip_static always; limit_rate 2m; }}
+        {extra}
     }}
 }}
 "#,
@@ -87,6 +112,7 @@ http {{
         let n = Nginx {
             root: root.to_path_buf(),
             port,
+            scheme: if tls.is_some() { "https" } else { "http" },
             prefix,
             child,
         };
@@ -103,7 +129,12 @@ http {{
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
+    }
+
+    /// nginx's error log (at level info: TLS handshake failures are there).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.prefix.path().join("error.log")).unwrap_or_default()
     }
 
     /// Access log lines: `connection status method uri range`.
