@@ -9,5 +9,6 @@ mod promise;
 mod resume;
 mod retry;
 mod signals;
+mod timeline;
 
 use resume::get as resume_get;
