@@ -40,7 +40,6 @@ text{font:11px system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-se
 .resumed{fill:#2f9e59}
 .already_complete{fill:#aeb4bb}
 .failed{fill:#d93a3a}
-.merged{fill-opacity:.8}
 .label{font-size:10px;fill:#fff;pointer-events:none}
 .label.dark{fill:#222}
 .retry{stroke:#f39c12;stroke-width:2}
@@ -72,14 +71,10 @@ pub fn render(runs: &[&Summary]) -> String {
         px_per_s: (WIDTH - LEFT - RIGHT) / total.max(1e-3),
         seconds: total.max(1e-3),
     };
-    let most_lanes = runs.iter().map(|r| panel::lanes(r)).max().unwrap_or(1);
-    // Tall lanes for a few workers, thin ones for many, so 64 lanes still fit a screen.
-    let lane_h = (320.0 / most_lanes as f64).clamp(6.0, 24.0).floor();
-
     let mut body = Group::new().set("class", "panels");
     let mut y = TOP;
     for run in runs {
-        let (group, height) = panel::draw(run, &scale, lane_h, y);
+        let (group, height) = panel::draw(run, &scale, y);
         body = body.add(group);
         y += height + 14.0;
     }

@@ -47,8 +47,10 @@ impl Bar<'_> {
 }
 
 /// Draw `run` with its top at `y`; returns the panel and its height.
-pub(super) fn draw(run: &Summary, scale: &Scale, lane_h: f64, y: f64) -> (Group, f64) {
+pub(super) fn draw(run: &Summary, scale: &Scale, y: f64) -> (Group, f64) {
     let n = lanes(run);
+    // Tall lanes for a few workers, thin ones for many, so 64 lanes still fit a screen.
+    let lane_h = (320.0 / n as f64).clamp(6.0, 24.0).floor();
     let top = y + HEAD;
     let bottom = top + n as f64 * lane_h;
     let total = run.elapsed.as_secs_f64();
@@ -208,13 +210,15 @@ fn draw_bar(lane: Group, bar: &Bar, w: usize, scale: &Scale, lane_top: f64, lane
     let pad = (lane_h * 0.15).max(1.0).round();
     let x = scale.x(bar.start);
     let width = (bar.end - bar.start) * scale.px_per_s;
-    // A hair of space between neighbours, and never thinner than a visible line.
+    let status = bar.status();
+    // A hair of space between neighbours, and never thinner than a visible line; a failure
+    // is often instant, and must still catch the eye.
+    let thinnest = if status == "failed" { 3.0 } else { 1.5 };
     let drawn = if width >= 3.0 {
         width - 1.0
     } else {
-        width.max(1.5)
+        width.max(thinnest)
     };
-    let status = bar.status();
     let merged = bar.entries.len() > 1;
     let mut rect = Rectangle::new()
         .set(
