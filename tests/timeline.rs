@@ -650,4 +650,10 @@ fn demo_ends_with_the_path_of_its_timeline() {
         ))
     );
     assert_eq!(picture(&read(&chosen)).panels.len(), 2);
+    // Or alone on stdout, the demo's text on stderr.
+    let run = demo(&["--timeline", "-"]);
+    run.code(0)
+        .stderr_has("verified: 3 files")
+        .stderr_has("speedup");
+    assert_eq!(picture(&run.stdout).panels.len(), 2);
 }

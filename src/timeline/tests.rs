@@ -40,6 +40,31 @@ fn synthetic(mode: Mode, workers: usize, files: usize, seconds: f64) -> Summary 
     }
 }
 
+/// The costliest run to draw: on each of 8 workers, 200 bars just wide enough not to merge,
+/// each followed by a run of tiny ones (10 000 entries in all).
+fn mixed() -> Summary {
+    let (workers, long, seconds) = (8, 200, 20.0);
+    let per_worker = 10_000 / workers;
+    let long_s = seconds * 0.94 / long as f64;
+    let short_s = seconds * 0.06 / (per_worker - long) as f64;
+    let mut run = synthetic(Mode::Parallel, workers, 10_000, seconds);
+    let mut clock = vec![0.0; workers];
+    for (i, f) in run.files.iter_mut().enumerate() {
+        let (w, k) = (i % workers, i / workers);
+        let took = if k % (per_worker / long) == 0 {
+            long_s
+        } else {
+            short_s
+        };
+        let t = f.timing.as_mut().unwrap();
+        t.start = Duration::from_secs_f64(clock[w]);
+        clock[w] += took;
+        t.end = Duration::from_secs_f64(clock[w]);
+    }
+    run.elapsed = Duration::from_secs_f64(clock.iter().copied().fold(0.0, f64::max) + 0.001);
+    run
+}
+
 fn bars_drawn(svg: &str) -> usize {
     let doc = roxmltree::Document::parse(svg).expect("the SVG parses");
     doc.descendants()
@@ -62,6 +87,9 @@ fn ten_thousand_entries_stay_under_two_mib_for_any_pool_size() {
         );
         assert_eq!(bars_drawn(&svg), 10_000, "{workers} workers");
     }
+    let svg = render(&[&mixed()]);
+    assert!(svg.len() < 2 << 20, "mixed: {} bytes", svg.len());
+    assert_eq!(bars_drawn(&svg), 10_000);
     let serial = synthetic(Mode::Serial, 1, 10_000, 160.0);
     let parallel = synthetic(Mode::Parallel, 64, 10_000, 4.0);
     let svg = render(&[&serial, &parallel]);
