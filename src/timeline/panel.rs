@@ -213,7 +213,7 @@ fn draw_bar(lane: Group, bar: &Bar, w: usize, scale: &Scale, lane_top: f64, lane
     let status = bar.status();
     // A hair of space between neighbours, and never thinner than a visible line; a failure
     // is often instant, and must still catch the eye.
-    let thinnest = if status == "failed" { 3.0 } else { 1.5 };
+    let thinnest = if status == "failed" { 3.0 } else { 2.0 };
     let drawn = if width >= 3.0 {
         width - 1.0
     } else {
@@ -235,46 +235,51 @@ fn draw_bar(lane: Group, bar: &Bar, w: usize, scale: &Scale, lane_top: f64, lane
         rect = rect.set("data-n", bar.entries.len());
     }
     let mut lane = lane.add(rect.add(Title::new(clean(&tooltip(bar, w)))));
+    if merged {
+        return lane;
+    }
+    // Marks first, so that the label stays readable on top of them.
     let one = bar.entries[0];
-    if !merged && lane_h >= 14.0 {
-        let name = label(one);
-        let fits = ((drawn - 5.0) / CHAR_PX).floor().max(0.0) as usize;
-        let count = name.chars().count();
-        let shown = if count <= fits {
-            Some(name)
-        } else if fits >= 4 {
-            Some(name.chars().take(fits - 1).collect::<String>() + "…")
-        } else {
-            None
-        };
-        if let Some(shown) = shown {
+    let retried = one.timing.as_ref().map_or(&[][..], |t| &t.retried_at[..]);
+    for (i, at) in retried.iter().enumerate() {
+        let x = px(scale.x(at.as_secs_f64()));
+        lane = lane.add(
+            Line::new()
+                .set("class", "retry")
+                .set("x1", x.as_str())
+                .set("x2", x.as_str())
+                .set("y1", px(lane_top))
+                .set("y2", px(lane_top + lane_h))
+                .add(Title::new(format!(
+                    "attempt {} failed at {:.3} s and was retried",
+                    i + 1,
+                    at.as_secs_f64()
+                ))),
+        );
+    }
+    let fits = ((drawn - 5.0) / CHAR_PX).floor().max(0.0) as usize;
+    match fitted(&label(one), fits) {
+        Some(shown) if lane_h >= 14.0 => {
             let class = if status == "already_complete" {
                 "label dark"
             } else {
                 "label"
             };
-            lane = lane.add(text(x + 3.0, lane_top + lane_h / 2.0 + 3.5, class, &shown));
+            lane.add(text(x + 3.0, lane_top + lane_h / 2.0 + 3.5, class, &shown))
         }
+        _ => lane,
     }
-    if !merged && let Some(t) = &one.timing {
-        for (i, at) in t.retried_at.iter().enumerate() {
-            let x = px(scale.x(at.as_secs_f64()));
-            lane = lane.add(
-                Line::new()
-                    .set("class", "retry")
-                    .set("x1", x.as_str())
-                    .set("x2", x.as_str())
-                    .set("y1", px(lane_top))
-                    .set("y2", px(lane_top + lane_h))
-                    .add(Title::new(format!(
-                        "attempt {} failed at {:.3} s and was retried",
-                        i + 1,
-                        at.as_secs_f64()
-                    ))),
-            );
-        }
+}
+
+/// `name` cut to `fits` characters with an ellipsis, or nothing when too little fits.
+fn fitted(name: &str, fits: usize) -> Option<String> {
+    if name.chars().count() <= fits {
+        Some(name.to_string())
+    } else if fits >= 4 {
+        Some(name.chars().take(fits - 1).collect::<String>() + "…")
+    } else {
+        None
     }
-    lane
 }
 
 /// A bar's tooltip: the URL (already redacted in the record), path, size, time and status.
@@ -289,7 +294,10 @@ fn tooltip(bar: &Bar, w: usize) -> String {
     if let [one] = &bar.entries[..] {
         let attempts = one.timing.as_ref().map_or(0, |t| t.attempts);
         let mut s = format!("{}\n{}\n", one.url, one.path.as_deref().unwrap_or("-"));
-        s += &format!("{status} · {} · {time}", human_bytes(one.bytes));
+        s += &match one.error {
+            Some(_) => format!("{status} · {time}"),
+            None => format!("{status} · {} · {time}", human_bytes(one.bytes)),
+        };
         if attempts > 1 {
             s += &format!(" · {attempts} attempts");
         }
