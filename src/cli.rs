@@ -76,6 +76,11 @@ pub struct GetArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// Draw the run as an SVG timeline (one lane per worker) into FILE; '-' writes it to
+    /// stdout, and every line of text then goes to stderr.
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    pub timeline: Option<PathBuf>,
+
     /// Print only errors and the final summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -183,6 +188,11 @@ pub struct DemoArgs {
     /// Worker threads of the parallel phase.
     #[arg(short = 'j', long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
+
+    /// Write the SVG timeline into FILE ('-': stdout, text to stderr) instead of a new file
+    /// in the temporary directory.
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<PathBuf>,
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {

@@ -2,10 +2,12 @@
 `fetchpool demo`: the main job on a built-in target. Starts a [`Server`] on a loopback port
 that serves generated files behind an emulated wide-area link (a round-trip delay and a
 per-connection bandwidth cap, so the gain of parallelism is real), runs compare mode against
-it into a scratch directory, checks every file byte for byte, and removes what it made.
+it into a scratch directory, checks every file byte for byte, and removes what it made. Its
+timeline picture is kept (see [`keep_timeline`]), so a new user sees why the pool is faster.
 */
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use crate::partial::sha256_of;
 use crate::report::Summary;
 use crate::run::Downloader;
 use crate::server::{Reply, Server};
+use crate::timeline::write_svg;
 
 /// The demo's knobs.
 #[derive(Debug, Clone)]
@@ -125,4 +128,21 @@ where
         plan.jobs.len()
     );
     Ok((serial, parallel))
+}
+
+/// Write the timeline of `runs` into a new file in the temporary directory, which outlives
+/// the demo's scratch directory, and return its path.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be created or written.
+pub fn keep_timeline(runs: &[&Summary]) -> Result<PathBuf, Error> {
+    let tmp = std::env::temp_dir();
+    let file = tempfile::Builder::new()
+        .prefix("fetchpool-demo-")
+        .suffix(".svg")
+        .tempfile()
+        .map_err(|e| Error::io(&tmp, e))?;
+    let (_, path) = file.keep().map_err(|e| Error::io(&tmp, e.error))?;
+    write_svg(&path, runs)?;
+    Ok(path)
 }

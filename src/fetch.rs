@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::job::{Job, strip_userinfo};
 use crate::partial::{Meta, Partial, sha256_of};
 use crate::retry;
+use crate::timing;
 
 /// How a successful download ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,9 +177,11 @@ fn fill(
                 url: job.display_url(),
             });
         }
+        timing::attempt_started();
         match transfer(client, job, partial, &config.cancel, received, restarted) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_retryable() && attempt < config.retries => {
+                timing::attempt_retried();
                 let wait = retry::backoff(
                     attempt,
                     config.retry_base,

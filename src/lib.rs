@@ -5,7 +5,7 @@ The pipeline, one file per step: [`job`] turns input into jobs with safe target 
 [`fetch`] downloads one URL to one file (`download_url`), resuming and retrying without ever
 leaving a wrong file at the final path; [`run`] maps that over a serial loop or a fixed rayon
 pool and sends each result over a crossbeam channel; [`report`] is the printer at the other
-end of the channel. No async runtime anywhere.
+end of the channel, and [`timeline`] draws what it counted. No async runtime anywhere.
 
 ```
 use fetchpool::server::{Reply, Server};
@@ -50,6 +50,8 @@ pub mod report;
 mod retry;
 pub mod run;
 pub mod server;
+pub mod timeline;
+pub mod timing;
 
 /// The README's examples are compiled with the doc tests, so they cannot rot.
 #[cfg(doctest)]
@@ -62,3 +64,4 @@ pub use fetch::{Outcome, Status};
 pub use job::{Job, Plan, Spec, parse_input, plan};
 pub use report::{Printer, Summary};
 pub use run::{Downloader, Mode, Report, download_url};
+pub use timing::Timing;

@@ -20,9 +20,10 @@ use clap::{CommandFactory, Parser};
 use cli::{AccessArgs, Cli, Command, DemoArgs, GetArgs, ModeArg, NetArgs};
 use exit_codes::Exit;
 use fetchpool::config::parse_header;
-use fetchpool::demo::{DemoOptions, run_demo};
+use fetchpool::demo::{DemoOptions, keep_timeline, run_demo};
 use fetchpool::job::{ensure_dir, parse_checksum};
 use fetchpool::report::{compare_table, write_json};
+use fetchpool::timeline;
 use fetchpool::{
     Config, Downloader, Mode, Printer, Proxies, Secret, Spec, Summary, parse_input, plan,
 };
@@ -227,9 +228,10 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
         return Ok(dry_run(&plan, &args.output_dir));
     }
     let downloader = Downloader::new(config)?;
-    let (mut out, mut err) = (io::stdout(), io::stderr());
+    let svg_on_stdout = args.timeline.as_deref() == Some(Path::new("-"));
+    let (mut out, mut err) = (text_out(svg_on_stdout), io::stderr());
     let single = |mode| {
-        let printer = Printer::new(io::stdout(), io::stderr(), args.quiet);
+        let printer = Printer::new(text_out(svg_on_stdout), io::stderr(), args.quiet);
         vec![downloader.run_printed(&plan, mode, printer)]
     };
     let runs: Vec<Summary> = match args.mode {
@@ -256,6 +258,9 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
         write_json(path, &runs.iter().collect::<Vec<_>>())
             .context("cannot write the JSON report")?;
     }
+    if let Some(dest) = &args.timeline {
+        write_timeline(dest, &runs.iter().collect::<Vec<_>>())?;
+    }
     let failed = runs.iter().map(|s| s.failed).sum();
     Ok(Exit::of_run(failed, cancel.load(Ordering::Relaxed)))
 }
@@ -275,6 +280,30 @@ fn check_writable(dir: &Path) -> anyhow::Result<()> {
         other => {
             other.with_context(|| format!("output directory {} is not writable", dir.display()))
         }
+    }
+}
+
+/// Where lines of text go: stdout, unless stdout carries the SVG document (`--timeline -`).
+fn text_out(svg_on_stdout: bool) -> Box<dyn Write + Send> {
+    if svg_on_stdout {
+        Box::new(io::stderr())
+    } else {
+        Box::new(io::stdout())
+    }
+}
+
+/// `--timeline FILE`, or the SVG alone on stdout for `-`.
+fn write_timeline(dest: &Path, runs: &[&Summary]) -> anyhow::Result<()> {
+    if dest != Path::new("-") {
+        return timeline::write_svg(dest, runs).context("cannot write the timeline");
+    }
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(timeline::render(runs).as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.context("cannot write the timeline to stdout"),
     }
 }
 
@@ -317,7 +346,8 @@ fn demo(args: &DemoArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
         cancel: cancel.clone(),
         ..Config::default()
     };
-    let mut out = io::stdout();
+    let svg_on_stdout = args.timeline.as_deref() == Some(Path::new("-"));
+    let mut out = text_out(svg_on_stdout);
     let (serial, parallel) = run_demo(&opts, config, &mut out, io::stderr())?;
     let _ = writeln!(out, "serial: {}", serial.line());
     let mut failed = serial.failed;
@@ -329,6 +359,17 @@ fn demo(args: &DemoArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
             compare_table(&serial, p)
         );
         failed += p.failed;
+    }
+    let runs: Vec<&Summary> = std::iter::once(&serial).chain(&parallel).collect();
+    let path = match &args.timeline {
+        Some(dest) => {
+            write_timeline(dest, &runs)?;
+            dest.clone()
+        }
+        None => keep_timeline(&runs).context("cannot write the demo's timeline")?,
+    };
+    if !svg_on_stdout {
+        let _ = writeln!(out, "timeline: {} (open it in a browser)", path.display());
     }
     Ok(Exit::of_run(failed, cancel.load(Ordering::Relaxed)))
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::fetch::Status;
 use crate::run::{Mode, Report};
+use crate::timing::Timing;
 
 /// Writes one line per finished entry. `W` gets successes and summaries, `E` failures.
 pub struct Printer<W, E> {
@@ -41,6 +42,10 @@ pub struct Record {
     pub status: String,
     /// The error message of a failed entry.
     pub error: Option<String>,
+    /// When and where it ran (`start`, `end`, `worker`, `attempts`, `retried_at` in the
+    /// JSON report); `None` for an entry rejected before any download.
+    #[serde(flatten)]
+    pub timing: Option<Timing>,
 }
 
 /// Totals of one run (one phase of compare).
@@ -135,6 +140,7 @@ impl<W: Write, E: Write> Printer<W, E> {
 
     fn one(&mut self, summary: &mut Summary, report: Report) -> Record {
         let path = report.path.as_deref().map(|p| p.display().to_string());
+        let timing = report.timing;
         match report.result {
             Ok(o) => {
                 summary.ok += 1;
@@ -162,6 +168,7 @@ impl<W: Write, E: Write> Printer<W, E> {
                     elapsed: o.elapsed.as_secs_f64(),
                     status: o.status.key().to_string(),
                     error: None,
+                    timing,
                 }
             }
             Err(e) => {
@@ -175,6 +182,7 @@ impl<W: Write, E: Write> Printer<W, E> {
                     elapsed: 0.0,
                     status: "failed".into(),
                     error: Some(e.to_string()),
+                    timing,
                 }
             }
         }
@@ -263,6 +271,7 @@ mod tests {
                 elapsed: Duration::from_millis(5),
                 status,
             }),
+            timing: Some(Timing::default()),
         }
     }
 
@@ -279,6 +288,7 @@ mod tests {
                 line: 3,
                 reason: "junk".into(),
             }),
+            timing: None,
         })
         .unwrap();
         drop(tx);

@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::fetch::{Outcome, fetch};
 use crate::job::{Job, Plan};
 use crate::report::{Printer, Summary};
+use crate::timing::{Timing, timed};
 
 /// How a job list is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -47,6 +48,8 @@ pub struct Report {
     pub path: Option<std::path::PathBuf>,
     /// What happened.
     pub result: Result<Outcome, Error>,
+    /// When it ran and on which worker; `None` for an entry rejected before any download.
+    pub timing: Option<Timing>,
 }
 
 /// Downloads jobs with one shared HTTP agent (keep-alive across jobs) and one fixed pool.
@@ -104,9 +107,10 @@ impl Downloader {
 
     /// Run every entry of `plan` in `mode` and send one [`Report`] per entry to `tx`, in
     /// completion order; rejected entries are reported first. Returns when all are done.
-    /// After cancellation, jobs not yet started are skipped without a report.
+    /// After cancellation, jobs not yet started are skipped without a report. Each report's
+    /// [`Timing`] counts from the moment this call started.
     pub fn run(&self, plan: &Plan, mode: Mode, tx: &Sender<Report>) {
-        self.run_phase(plan, mode, self.config.force, true, tx);
+        self.run_phase(plan, mode, self.config.force, true, Instant::now(), tx);
     }
 
     fn run_phase(
@@ -115,6 +119,7 @@ impl Downloader {
         mode: Mode,
         force: bool,
         with_rejected: bool,
+        origin: Instant,
         tx: &Sender<Report>,
     ) {
         if with_rejected {
@@ -125,6 +130,7 @@ impl Downloader {
                     result: Err(Error::Rejected {
                         reason: r.error.to_string(),
                     }),
+                    timing: None,
                 });
             }
         }
@@ -132,11 +138,19 @@ impl Downloader {
             if self.config.cancel.load(Ordering::Relaxed) {
                 return;
             }
-            let result = fetch(&self.client, &self.config, job, force);
+            // The serial loop runs on the caller's thread, which may belong to some other pool.
+            let worker = match mode {
+                Mode::Serial => 0,
+                Mode::Parallel => rayon::current_thread_index().unwrap_or(0),
+            };
+            let (result, timing) = timed(origin, worker, || {
+                fetch(&self.client, &self.config, job, force)
+            });
             let _ = tx.send(Report {
                 label: job.display_url(),
                 path: Some(job.path.clone()),
                 result,
+                timing: Some(timing),
             });
         };
         match mode {
@@ -181,7 +195,7 @@ impl Downloader {
                     0
                 };
             let printer = s.spawn(move || printer.print(rx, expected));
-            self.run_phase(plan, mode, force, with_rejected, &tx);
+            self.run_phase(plan, mode, force, with_rejected, start, &tx);
             drop(tx);
             printer.join().unwrap_or_default()
         });

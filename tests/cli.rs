@@ -336,7 +336,10 @@ fn names_come_from_the_last_segment_and_stay_inside_the_output_dir() {
 
 #[test]
 fn demo_runs_and_prints_the_comparison() {
+    // The demo keeps its timeline in the temporary directory: make that one the test's own.
+    let env = Env::new();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fetchpool"))
+        .env("TMPDIR", env.dir.path())
         .args([
             "demo",
             "--files",

@@ -13,6 +13,7 @@ mod proxy;
 mod resume;
 mod retry;
 mod signals;
+mod timeline;
 mod tls;
 
 use resume::get as resume_get;
