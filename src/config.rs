@@ -143,6 +143,25 @@ pub fn parse_header(text: &str) -> Result<(String, String), Error> {
     Ok((name.to_string(), value.to_string()))
 }
 
+/// How a job list is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// One job after the other on the calling thread.
+    Serial,
+    /// Jobs mapped over the downloader's thread pool.
+    Parallel,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Serial => "serial",
+            Mode::Parallel => "parallel",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::fetch::partial::sha256_of;
 use crate::job::{Spec, plan};
-use crate::partial::sha256_of;
 use crate::report::Summary;
 use crate::run::Downloader;
 use crate::server::{Reply, Server};

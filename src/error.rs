@@ -1,7 +1,7 @@
 /*!
 The library's one error type. Every variant names the thing at fault (the URL, the input
 line, the path) so that a message printed on its own, one line, tells the user what to fix.
-URLs in messages are always redacted (no password), see [`crate::job::redact`].
+URLs in messages are always redacted (no password), see [`crate::url::redact`].
 */
 
 use std::io;

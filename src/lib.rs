@@ -45,23 +45,22 @@ pub mod demo;
 pub mod error;
 pub mod fetch;
 pub mod job;
-mod partial;
 pub mod report;
-mod retry;
 pub mod run;
 pub mod server;
 pub mod timeline;
 pub mod timing;
+pub mod url;
 
 /// The README's examples are compiled with the doc tests, so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use config::{Config, Proxies, Secret};
+pub use config::{Config, Mode, Proxies, Secret};
 pub use error::Error;
 pub use fetch::{Outcome, Status};
 pub use job::{Job, Plan, Spec, parse_input, plan};
-pub use report::{Printer, Summary};
-pub use run::{Downloader, Mode, Report, download_url};
+pub use report::{Printer, Report, Summary};
+pub use run::{Downloader, download_url};
 pub use timing::Timing;

@@ -117,7 +117,7 @@ fn parse_args() -> Cli {
 }
 
 fn clap_exit(e: clap::Error) -> ! {
-    let text = fetchpool::job::redact_text(&e.render().to_string());
+    let text = fetchpool::url::redact_text(&e.render().to_string());
     let _ = if e.use_stderr() {
         write!(io::stderr(), "{text}")
     } else {

@@ -14,43 +14,12 @@ use rayon::prelude::*;
 
 use crate::client::Client;
 use crate::config::Config;
+use crate::config::Mode;
 use crate::error::Error;
 use crate::fetch::{Outcome, fetch};
 use crate::job::{Job, Plan};
-use crate::report::{Printer, Summary};
-use crate::timing::{Timing, timed};
-
-/// How a job list is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// One job after the other on the calling thread.
-    Serial,
-    /// Jobs mapped over the downloader's thread pool.
-    Parallel,
-}
-
-impl std::fmt::Display for Mode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Mode::Serial => "serial",
-            Mode::Parallel => "parallel",
-        })
-    }
-}
-
-/// The result of one entry of a plan, as it travels to the printer.
-#[derive(Debug)]
-pub struct Report {
-    /// The URL (redacted) or, for an input line that has none, `line N`.
-    pub label: String,
-    /// The job's final path, when it got that far.
-    pub path: Option<std::path::PathBuf>,
-    /// What happened.
-    pub result: Result<Outcome, Error>,
-    /// When it ran and on which worker; `None` for an entry rejected before any download.
-    pub timing: Option<Timing>,
-}
+use crate::report::{Printer, Report, Summary};
+use crate::timing::timed;
 
 /// Downloads jobs with one shared HTTP agent (keep-alive across jobs) and one fixed pool.
 /// Build it once and reuse it.
@@ -251,9 +220,9 @@ where
     U: AsRef<str>,
     P: AsRef<std::path::Path>,
 {
-    let url = crate::job::parse_url(url.as_ref())?;
+    let url = crate::url::parse_url(url.as_ref())?;
     let job = Job {
-        origin: crate::job::redact(&url),
+        origin: crate::url::redact(&url),
         url,
         path: path.as_ref().to_path_buf(),
         sha256: None,

@@ -76,7 +76,7 @@ impl Jar {
         for value in set_cookies {
             if let Err(e) = store.parse(value, url) {
                 // The reason only: the cookie's value is a secret.
-                log::debug!("cookie from {} not kept: {e}", crate::job::redact(url));
+                log::debug!("cookie from {} not kept: {e}", crate::url::redact(url));
             }
         }
     }

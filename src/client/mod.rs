@@ -27,7 +27,7 @@ use url::Url;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::job::{redact, strip_userinfo};
+use crate::url::{redact, strip_userinfo};
 use absolute_form::AbsoluteFormConnector;
 use auth::Netrc;
 use cookies::Jar;

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use url::Url;
 
 use crate::error::Error;
-use crate::job::redact;
+use crate::url::redact;
 
 /// Where requests go: a proxy per scheme and the hosts that bypass it. Plain data; build it
 /// with [`Proxies::from_env`] (what curl would use), [`Proxies::parse_proxy`] and

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use super::*;
+use crate::config::Mode;
 use crate::report::Record;
-use crate::run::Mode;
 use crate::timing::Timing;
 
 /// A run of `files` entries spread over `workers`, each worker busy back to back.

@@ -46,7 +46,7 @@ pub(crate) fn temp_paths(final_path: &Path) -> Temps {
     let base: Vec<u8> = if name.len() + META.len() <= NAME_MAX {
         name.to_vec()
     } else {
-        let digest = crate::partial::sha256_of(name).unwrap_or_default();
+        let digest = sha256_of(name).unwrap_or_default();
         let mut keep = NAME_MAX - META.len() - 17;
         // Cut on a character boundary when the name is UTF-8, so the temporary stays readable.
         if let Ok(s) = std::str::from_utf8(name) {

@@ -1,0 +1,267 @@
+/*!
+One exchange of the resume protocol: ask for the bytes not yet on disk (`Range` + `If-Range`),
+then decide from the status, `Content-Range`, the validators and the encoding whether the
+reply continues the partial, ends it, or restarts it from zero. Nothing is written before
+that decision.
+*/
+
+use std::sync::atomic::AtomicBool;
+use std::time::SystemTime;
+
+use ureq::http::HeaderMap;
+
+use super::body::{Body, stream};
+use super::partial::{Meta, Partial};
+use super::retry;
+use crate::client::Client;
+use crate::error::Error;
+use crate::job::Job;
+use crate::url::strip_userinfo;
+
+/// One request/response exchange, repeated while the server sends the file in pieces, that
+/// brings the partial to the full file, or fails. A reply that does not fit the bytes on disk
+/// restarts the file from zero (after a restart no Range is sent, so the next reply cannot
+/// disagree with the disk: the number of requests stays bounded).
+pub(super) fn transfer(
+    client: &Client,
+    job: &Job,
+    partial: &mut Partial,
+    cancel: &AtomicBool,
+    received: &mut u64,
+    restarted: &mut bool,
+) -> Result<(), Error> {
+    let url = job.display_url();
+    // Decoded bytes (an earlier attempt at a gzipped body) are never continued by a Range.
+    if partial.meta.as_ref().is_some_and(|m| !m.resumable) {
+        restart_from_zero(partial, restarted, &url, "decoded partial".into())?;
+    }
+    loop {
+        let have = partial.len;
+        let mut extra = Vec::new();
+        if have > 0 {
+            extra.push(("Range", format!("bytes={have}-")));
+            if let Some(v) = partial.meta.as_ref().and_then(Meta::if_range) {
+                extra.push(("If-Range", v.to_string()));
+            }
+        }
+        let resp = client.get(&job.url, &extra)?;
+        let status = resp.status().as_u16();
+        match status {
+            200 => {
+                if have > 0 {
+                    restart_from_zero(
+                        partial,
+                        restarted,
+                        &url,
+                        "200 to a Range request (range ignored or file changed)".into(),
+                    )?;
+                }
+                let gzip = gzipped(&url, resp.headers())?;
+                // ureq's own decoding is off, so this is the length of the bytes as sent.
+                let length = resp.body().content_length();
+                let total = if gzip { None } else { length };
+                let meta = meta_from(job, resp.headers(), total, !gzip);
+                let body = Body {
+                    skip: 0,
+                    expected: length,
+                    gzip,
+                };
+                return stream(resp, partial, body, Some(meta), cancel, &url, received);
+            }
+            206 => {
+                let raw = header(resp.headers(), "content-range").unwrap_or_default();
+                let bad = || Error::BadContentRange {
+                    url: url.clone(),
+                    value: raw.to_string(),
+                };
+                let Some((first, last, total)) = parse_content_range(raw) else {
+                    if have == 0 {
+                        return Err(bad());
+                    }
+                    restart_from_zero(
+                        partial,
+                        restarted,
+                        &url,
+                        format!("unusable Content-Range {raw:?}"),
+                    )?;
+                    continue;
+                };
+                let length = last - first + 1;
+                let why = mismatch(partial, resp.headers(), first, last, total).or_else(|| {
+                    let n = resp.body().content_length().filter(|&n| n != length)?;
+                    Some(format!(
+                        "Content-Length {n} disagrees with Content-Range {raw:?}"
+                    ))
+                });
+                if let Some(why) = why {
+                    if have == 0 {
+                        return Err(bad());
+                    }
+                    restart_from_zero(partial, restarted, &url, why)?;
+                    continue;
+                }
+                // The total known when the download began governs until it completes.
+                let total = total.or(partial.meta.as_ref().and_then(|m| m.total));
+                log::debug!("{url}: 206 {raw}, continuing at byte {have}");
+                if partial.meta.is_none() {
+                    partial.set_meta(meta_from(job, resp.headers(), total, true))?;
+                }
+                let body = Body {
+                    skip: have - first,
+                    expected: Some(length),
+                    gzip: false,
+                };
+                stream(resp, partial, body, None, cancel, &url, received)?;
+                match total {
+                    Some(t) if partial.len >= t => return Ok(()),
+                    // Less than the whole file, or a total nobody knows: ask for the rest
+                    // (a server that has no more says so with a 416).
+                    _ => continue,
+                }
+            }
+            416 if have > 0 => {
+                let raw = header(resp.headers(), "content-range").unwrap_or_default();
+                let total = raw
+                    .strip_prefix("bytes */")
+                    .and_then(|t| t.trim().parse::<u64>().ok());
+                let known = partial.meta.as_ref().and_then(|m| m.total);
+                let changed = partial
+                    .meta
+                    .as_ref()
+                    .and_then(|m| validators_changed(m, resp.headers()));
+                if total == Some(have) && known.is_none_or(|k| k == have) && changed.is_none() {
+                    log::debug!("{url}: 416 with total {have}: the partial is complete");
+                    return Ok(());
+                }
+                let why = changed.unwrap_or_else(|| {
+                    format!("416 with Content-Range {raw:?} for {have} bytes on disk")
+                });
+                restart_from_zero(partial, restarted, &url, why)?;
+            }
+            _ => {
+                let retry_after = header(resp.headers(), "retry-after")
+                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                return Err(Error::Status {
+                    url,
+                    status,
+                    retry_after,
+                });
+            }
+        }
+    }
+}
+
+fn restart_from_zero(
+    partial: &mut Partial,
+    restarted: &mut bool,
+    url: &str,
+    why: String,
+) -> Result<(), Error> {
+    log::debug!("{url}: {why}; restarting from zero");
+    *restarted = true;
+    partial.restart()
+}
+
+/// Why a 206 cannot continue the partial, if it cannot.
+fn mismatch(
+    partial: &Partial,
+    headers: &HeaderMap,
+    first: u64,
+    last: u64,
+    total: Option<u64>,
+) -> Option<String> {
+    let have = partial.len;
+    if header(headers, "content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
+        return Some("206 with a Content-Encoding".into());
+    }
+    if first > have || last < have || total.is_some_and(|t| last >= t) {
+        return Some(format!(
+            "206 range {first}-{last} does not continue byte {have}"
+        ));
+    }
+    let meta = partial.meta.as_ref()?;
+    if let Some(k) = meta.total
+        && (total.is_some_and(|t| t != k) || last >= k)
+    {
+        return Some(format!(
+            "remote length changed from {k} (206 range {first}-{last}/{})",
+            total.map_or("*".into(), |t| t.to_string())
+        ));
+    }
+    validators_changed(meta, headers)
+}
+
+/// Which validator both sides have and disagree on, if any: every one is compared.
+fn validators_changed(meta: &Meta, headers: &HeaderMap) -> Option<String> {
+    if let (Some(now), Some(then)) = (header(headers, "etag"), &meta.etag)
+        && now != then
+    {
+        return Some(format!("ETag changed from {then} to {now}"));
+    }
+    if let (Some(now), Some(then)) = (header(headers, "last-modified"), &meta.last_modified)
+        && now != then
+    {
+        return Some(format!("Last-Modified changed from {then} to {now}"));
+    }
+    None
+}
+
+/// Whether the body is gzip (sent although identity was asked); fetchpool decodes it itself.
+/// Encodings it cannot decode are refused rather than written as if they were the file.
+fn gzipped(url: &str, headers: &HeaderMap) -> Result<bool, Error> {
+    match header(headers, "content-encoding").map(str::to_ascii_lowercase) {
+        None => Ok(false),
+        Some(e) if e == "identity" => Ok(false),
+        Some(e) if e == "gzip" || e == "x-gzip" => Ok(true),
+        Some(e) => Err(Error::UnsupportedEncoding {
+            url: url.to_string(),
+            encoding: e,
+        }),
+    }
+}
+
+fn meta_from(job: &Job, headers: &HeaderMap, total: Option<u64>, resumable: bool) -> Meta {
+    Meta {
+        url: strip_userinfo(&job.url).to_string(),
+        etag: header(headers, "etag").map(str::to_string),
+        last_modified: header(headers, "last-modified").map(str::to_string),
+        total,
+        resumable,
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
+fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let first: u64 = first.trim().parse().ok()?;
+    let last: u64 = last.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    (first <= last).then_some((first, last, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_parses_strictly() {
+        assert_eq!(parse_content_range("bytes 5-9/10"), Some((5, 9, Some(10))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
+        assert_eq!(parse_content_range("bytes 9-5/10"), None);
+        assert_eq!(parse_content_range("bytes */10"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
+        assert_eq!(parse_content_range(""), None);
+    }
+}
