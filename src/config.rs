@@ -5,7 +5,7 @@ command line into a `Config`, an embedding program builds one directly.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use crate::client::proxy::Proxies;
@@ -74,6 +74,37 @@ impl Secret {
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
+    }
+}
+
+/// When to stop: the user's flag ([`Config::cancel`], e.g. set by a Ctrl-C handler) or a
+/// run's own (a result iterator dropped early). Checked between jobs, between chunks, and
+/// while waiting (backoff, another run's lock).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stop {
+    user: Arc<AtomicBool>,
+    run: Option<Arc<AtomicBool>>,
+}
+
+impl Stop {
+    pub(crate) fn new(user: &Arc<AtomicBool>) -> Self {
+        Stop {
+            user: user.clone(),
+            run: None,
+        }
+    }
+
+    /// The same stop, plus `run`'s flag.
+    pub(crate) fn and(&self, run: &Arc<AtomicBool>) -> Self {
+        Stop {
+            user: self.user.clone(),
+            run: Some(run.clone()),
+        }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.user.load(Ordering::Relaxed)
+            || self.run.as_ref().is_some_and(|r| r.load(Ordering::Relaxed))
     }
 }
 

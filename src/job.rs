@@ -29,6 +29,22 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job for one `(url, path)` pair, the unit of the classic loop. The path is used as
+    /// given: a relative path is relative to the current directory, and missing directories
+    /// are created when the download starts.
+    ///
+    /// # Errors
+    /// [`Error::InvalidUrl`] when the URL does not parse or is not http(s).
+    pub fn new(url: impl AsRef<str>, path: impl AsRef<Path>) -> Result<Job, Error> {
+        let url = parse_url(url.as_ref())?;
+        Ok(Job {
+            origin: redact(&url),
+            url,
+            path: path.as_ref().to_path_buf(),
+            sha256: None,
+        })
+    }
+
     /// The URL with any password replaced, for output, logs and reports.
     pub fn display_url(&self) -> String {
         redact(&self.url)
@@ -276,13 +292,68 @@ fn real_dir(dir: &Path) -> PathBuf {
     }
 }
 
+/// The files (and temporaries) that jobs of one plan have taken, by where they really are.
+#[derive(Default)]
+struct Claims {
+    locator: Locator,
+    taken: HashMap<PathBuf, String>,
+}
+
+impl Claims {
+    /// Take `path` and its temporaries for `origin`, unless one of them is another job's
+    /// file or temporary: then `Err` with that job's origin.
+    fn claim(&mut self, path: &Path, origin: &str) -> Result<(), String> {
+        let temps = temp_paths(path);
+        let keys = [path, &temps.part, &temps.meta].map(|p| self.locator.locate(p));
+        if let Some(first) = keys.iter().find_map(|k| self.taken.get(k)) {
+            return Err(first.clone());
+        }
+        for k in keys {
+            self.taken.insert(k, origin.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Turn `(url, path)` pairs into a plan: each path used as given (see [`Job::new`]), bad
+/// URLs and second entries for one file rejected, as [`plan`] does for an input list.
+pub fn plan_pairs<U, P>(pairs: impl IntoIterator<Item = (U, P)>) -> Plan
+where
+    U: AsRef<str>,
+    P: AsRef<Path>,
+{
+    let mut plan = Plan::default();
+    let mut claims = Claims::default();
+    for (url, path) in pairs {
+        let job = match Job::new(&url, &path) {
+            Ok(j) => j,
+            Err(error) => {
+                let label = redact_str(url.as_ref());
+                plan.rejected.push(Rejected { label, error });
+                continue;
+            }
+        };
+        match claims.claim(&job.path, &job.origin) {
+            Ok(()) => plan.jobs.push(job),
+            Err(first) => plan.rejected.push(Rejected {
+                label: job.origin.clone(),
+                error: Error::DuplicateTarget {
+                    url: job.origin,
+                    path: job.path,
+                    first,
+                },
+            }),
+        }
+    }
+    plan
+}
+
 /// Turn specs into jobs under `dir`: resolve names and paths, and reject entries whose URL
 /// is bad, whose path leaves `dir`, or whose file (or one of its temporaries) is already
 /// another job's file or temporary, however the two paths are spelled.
 pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) -> Plan {
     let mut plan = Plan::default();
-    let mut locator = Locator::default();
-    let mut taken: HashMap<PathBuf, String> = HashMap::new();
+    let mut claims = Claims::default();
     for spec in specs {
         let spec = match spec {
             Ok(s) => s,
@@ -331,20 +402,14 @@ pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) ->
                 continue;
             }
         };
-        // The file and its temporaries: none may be another job's file or temporary.
-        let temps = temp_paths(&path);
-        let claims = [&path, &temps.part, &temps.meta].map(|p| locator.locate(p));
-        if let Some(first) = claims.iter().find_map(|c| taken.get(c)) {
+        if let Err(first) = claims.claim(&path, &origin) {
             let error = with_line(Error::DuplicateTarget {
                 url: label.clone(),
                 path: path.clone(),
-                first: first.clone(),
+                first,
             });
             plan.rejected.push(Rejected { label, error });
             continue;
-        }
-        for c in claims {
-            taken.insert(c, origin.clone());
         }
         plan.jobs.push(Job {
             url,

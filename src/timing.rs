@@ -4,8 +4,14 @@ on, and its attempts. It travels with every [`crate::Report`], so the printer, t
 and the timeline picture draw from the same numbers, and an embedding program can draw its own.
 */
 
-use std::cell::RefCell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::fetch::Outcome;
+use crate::job::Job;
+use crate::observe::Observer;
 
 /// The timing of one entry that reached a worker. In the JSON report durations are seconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -33,74 +39,85 @@ fn all_secs<S: serde::Serializer>(ds: &[Duration], s: S) -> Result<S::Ok, S::Err
     s.collect_seq(ds.iter().map(Duration::as_secs_f64))
 }
 
-/// Attempts of the download running on this thread, while [`timed`] watches it.
-#[derive(Default)]
-struct Attempts {
-    started: u32,
-    retried: Vec<Instant>,
-}
-
-// A download runs on one thread from its first request to its result, so the retry loop can
-// note its attempts here without the attempt count threading through every function of fetch.
-thread_local! {
-    static ATTEMPTS: RefCell<Option<Attempts>> = const { RefCell::new(None) };
-}
-
-/// The retry loop is about to send a request.
-pub(crate) fn attempt_started() {
-    ATTEMPTS.with_borrow_mut(|a| {
-        if let Some(a) = a {
-            a.started += 1;
-        }
-    });
-}
-
-/// The attempt just made failed and will be retried.
-pub(crate) fn attempt_retried() {
-    ATTEMPTS.with_borrow_mut(|a| {
-        if let Some(a) = a {
-            a.retried.push(Instant::now());
-        }
-    });
-}
-
-/// Run `download` on this thread and time it against `origin`, the start of the run.
-pub(crate) fn timed<T>(
+/// Times one job against `origin`, the start of its run, while passing every event on to
+/// the run's observer: the timing is taken from the same calls a progress display sees.
+pub(crate) struct Clock<'a> {
     origin: Instant,
     worker: usize,
-    download: impl FnOnce() -> T,
-) -> (T, Timing) {
-    let start = origin.elapsed();
-    let outer = ATTEMPTS.replace(Some(Attempts::default()));
-    let result = download();
-    let attempts = ATTEMPTS.replace(outer).unwrap_or_default();
-    let since = |t: Instant| t.saturating_duration_since(origin);
-    let timing = Timing {
-        start,
-        end: origin.elapsed(),
-        worker,
-        attempts: attempts.started,
-        retried_at: attempts.retried.into_iter().map(since).collect(),
-    };
-    (result, timing)
+    start: Duration,
+    inner: &'a dyn Observer,
+    attempts: AtomicU32,
+    retried_at: Mutex<Vec<Duration>>,
+}
+
+impl<'a> Clock<'a> {
+    /// Start timing a job that `worker` takes now.
+    pub(crate) fn start(origin: Instant, worker: usize, inner: &'a dyn Observer) -> Self {
+        Clock {
+            origin,
+            worker,
+            start: origin.elapsed(),
+            inner,
+            attempts: AtomicU32::new(0),
+            retried_at: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The job's result is known: its timing.
+    pub(crate) fn stop(self) -> Timing {
+        Timing {
+            start: self.start,
+            end: self.origin.elapsed(),
+            worker: self.worker,
+            attempts: self.attempts.into_inner(),
+            retried_at: self.retried_at.into_inner().unwrap_or_default(),
+        }
+    }
+}
+
+impl Observer for Clock<'_> {
+    fn started(&self, job: &Job) {
+        self.inner.started(job);
+    }
+    fn attempt(&self, job: &Job, number: u32) {
+        self.attempts.store(number, Ordering::Relaxed);
+        self.inner.attempt(job, number);
+    }
+    fn sized(&self, job: &Job, total: Option<u64>, on_disk: u64) {
+        self.inner.sized(job, total, on_disk);
+    }
+    fn progressed(&self, job: &Job, bytes: u64) {
+        self.inner.progressed(job, bytes);
+    }
+    fn retrying(&self, job: &Job, error: &Error, wait: Duration) {
+        if let Ok(mut r) = self.retried_at.lock() {
+            r.push(self.origin.elapsed());
+        }
+        self.inner.retrying(job, error, wait);
+    }
+    fn finished(&self, job: &Job, result: &Result<Outcome, Error>) {
+        self.inner.finished(job, result);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::Quiet;
 
     #[test]
-    fn attempts_are_counted_only_inside_timed() {
-        attempt_started();
+    fn attempts_and_retries_are_counted_from_the_events() {
+        let job = Job::new("http://h/x", "x").unwrap();
         let origin = Instant::now();
-        let ((), t) = timed(origin, 3, || {
-            attempt_started();
-            attempt_retried();
-            attempt_started();
-        });
+        let clock = Clock::start(origin, 3, &Quiet);
+        clock.attempt(&job, 1);
+        let e = Error::Interrupted { url: String::new() };
+        clock.retrying(&job, &e, Duration::ZERO);
+        clock.attempt(&job, 2);
+        let t = clock.stop();
         assert_eq!((t.worker, t.attempts, t.retried_at.len()), (3, 2, 1));
         assert!(t.start <= t.retried_at[0] && t.retried_at[0] <= t.end);
-        let ((), t) = timed(origin, 0, || ());
+        let t = Clock::start(origin, 0, &Quiet).stop();
         assert_eq!((t.attempts, t.retried_at.len()), (0, 0));
     }
 }

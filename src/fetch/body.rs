@@ -5,11 +5,11 @@ announced length at both ends, and written at the partial's end.
 */
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use flate2::read::MultiGzDecoder;
 use ureq::http::Response;
 
+use super::Download;
 use super::partial::{Meta, Partial};
 use crate::error::Error;
 
@@ -66,9 +66,7 @@ pub(super) fn stream(
     partial: &mut Partial,
     body: Body,
     meta: Option<Meta>,
-    cancel: &AtomicBool,
-    url: &str,
-    received: &mut u64,
+    dl: &mut Download,
 ) -> Result<(), Error> {
     let wire = Counted {
         inner: resp.into_body().into_reader(),
@@ -76,17 +74,9 @@ pub(super) fn stream(
     };
     let start = partial.len;
     let result = if body.gzip {
-        copy(
-            &mut MultiGzDecoder::new(wire),
-            partial,
-            &body,
-            meta,
-            cancel,
-            url,
-            received,
-        )
+        copy(&mut MultiGzDecoder::new(wire), partial, &body, meta, dl)
     } else {
-        copy(&mut { wire }, partial, &body, meta, cancel, url, received)
+        copy(&mut { wire }, partial, &body, meta, dl)
     };
     if let Err(Error::TooLong { .. }) = &result {
         partial.truncate(start)?;
@@ -99,17 +89,14 @@ fn copy(
     partial: &mut Partial,
     body: &Body,
     mut meta: Option<Meta>,
-    cancel: &AtomicBool,
-    url: &str,
-    received: &mut u64,
+    dl: &mut Download,
 ) -> Result<(), Error> {
+    let url = dl.url.as_str();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut seen: u64 = 0;
     loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted {
-                url: url.to_string(),
-            });
+        if dl.stop.is_set() {
+            return Err(dl.interrupted());
         }
         let before = src.wire();
         let n = match src.read(&mut buf) {
@@ -118,7 +105,7 @@ fn copy(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(body_error(url, e, body.gzip)),
         };
-        *received += src.wire() - before;
+        dl.received += src.wire() - before;
         if body.expected.is_some_and(|exp| src.wire() > exp) {
             return Err(Error::TooLong {
                 url: url.to_string(),
@@ -134,6 +121,7 @@ fn copy(
             partial.set_meta(m)?;
         }
         partial.append(&buf[drop..n])?;
+        dl.observer.progressed(dl.job, (n - drop) as u64);
     }
     match body.expected {
         Some(exp) if src.wire() < exp => Err(Error::Truncated {

@@ -17,14 +17,13 @@ pub(crate) mod retry;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
-use crate::config::Config;
+use crate::config::{Config, Stop};
 use crate::error::Error;
 use crate::job::Job;
-use crate::timing;
+use crate::observe::Observer;
 use crate::url::strip_userinfo;
 use partial::{Partial, sha256_of};
 use protocol::transfer;
@@ -78,12 +77,35 @@ pub struct Outcome {
     pub status: Status,
 }
 
+/// One download under way: what each step of it (protocol, body) needs to know and tell.
+pub(crate) struct Download<'a> {
+    pub job: &'a Job,
+    /// The URL, redacted, for messages.
+    pub url: String,
+    pub stop: &'a Stop,
+    pub observer: &'a dyn Observer,
+    /// Body bytes taken off the wire in this run.
+    pub received: u64,
+    /// Whether the bytes on disk were thrown away and the file started again.
+    pub restarted: bool,
+}
+
+impl Download<'_> {
+    pub(crate) fn interrupted(&self) -> Error {
+        Error::Interrupted {
+            url: self.url.clone(),
+        }
+    }
+}
+
 /// Download `job` (see the module docs). `force` discards an existing file and any partial.
 pub(crate) fn fetch(
     client: &Client,
     config: &Config,
     job: &Job,
     force: bool,
+    stop: &Stop,
+    observer: &dyn Observer,
 ) -> Result<Outcome, Error> {
     let start = Instant::now();
     let url = job.display_url();
@@ -95,13 +117,13 @@ pub(crate) fn fetch(
         elapsed: start.elapsed(),
         status,
     };
-    if config.cancel.load(Ordering::Relaxed) {
+    if stop.is_set() {
         return Err(Error::Interrupted { url });
     }
     if !force && let Some(size) = complete_file(job, &url)? {
         return Ok(done(size, 0, Status::AlreadyComplete));
     }
-    let mut partial = Partial::open(&job.path, &url, &config.cancel)?;
+    let mut partial = Partial::open(&job.path, &url, stop)?;
     // Another run may have finished this file while we waited for its lock.
     if !force
         && partial.len == 0
@@ -126,16 +148,15 @@ pub(crate) fn fetch(
     if kept > 0 {
         log::debug!("{url}: {kept} bytes on disk from an earlier run");
     }
-    let mut received = 0;
-    let mut restarted = false;
-    if let Err(e) = fill(
-        client,
-        config,
+    let mut dl = Download {
         job,
-        &mut partial,
-        &mut received,
-        &mut restarted,
-    ) {
+        url: url.clone(),
+        stop,
+        observer,
+        received: 0,
+        restarted: false,
+    };
+    if let Err(e) = fill(client, config, &mut dl, &mut partial) {
         // Keep a partial worth resuming; an empty or undecodable one is only litter.
         let useless = partial.len == 0 || partial.meta.as_ref().is_some_and(|m| !m.resumable);
         if useless {
@@ -156,12 +177,12 @@ pub(crate) fn fetch(
     }
     let size = partial.len;
     partial.finish(&job.path)?;
-    let status = if kept > 0 && !restarted {
+    let status = if kept > 0 && !dl.restarted {
         Status::Resumed
     } else {
         Status::Downloaded
     };
-    Ok(done(size, received, status))
+    Ok(done(size, dl.received, status))
 }
 
 /// Bring the partial to the full file: attempts with backoff between them, each continuing
@@ -169,39 +190,33 @@ pub(crate) fn fetch(
 fn fill(
     client: &Client,
     config: &Config,
-    job: &Job,
+    dl: &mut Download,
     partial: &mut Partial,
-    received: &mut u64,
-    restarted: &mut bool,
 ) -> Result<(), Error> {
     let mut attempt = 0;
     loop {
-        if config.cancel.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted {
-                url: job.display_url(),
-            });
+        if dl.stop.is_set() {
+            return Err(dl.interrupted());
         }
-        timing::attempt_started();
-        match transfer(client, job, partial, &config.cancel, received, restarted) {
+        dl.observer.attempt(dl.job, attempt + 1);
+        match transfer(client, dl, partial) {
             Ok(()) => return Ok(()),
             Err(e) if e.is_retryable() && attempt < config.retries => {
-                timing::attempt_retried();
                 let wait = retry::backoff(
                     attempt,
                     config.retry_base,
                     config.retry_cap,
                     e.retry_after(),
                 );
+                dl.observer.retrying(dl.job, &e, wait);
                 attempt += 1;
                 log::debug!(
                     "{e}; retry {attempt}/{} in {wait:?} from byte {}",
                     config.retries,
                     partial.len
                 );
-                if !retry::sleep(wait, &config.cancel) {
-                    return Err(Error::Interrupted {
-                        url: job.display_url(),
-                    });
+                if !retry::sleep(wait, dl.stop) {
+                    return Err(dl.interrupted());
                 }
             }
             Err(e) => return Err(e),

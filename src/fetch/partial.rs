@@ -17,9 +17,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::config::Stop;
 use crate::error::Error;
 
 /// The longest file name (bytes) that common Unix file systems accept.
@@ -162,23 +162,19 @@ pub(crate) struct Partial {
 
 impl Partial {
     /// Open `<final>.part`, or create it exclusively, and lock it. Never follows a symlink.
-    /// Waits (with a warning) while another run holds the lock, until `cancel` is set.
+    /// Waits (with a warning) while another run holds the lock, until `stop` is set.
     ///
     /// # Errors
     /// [`Error::Io`] on the temporaries, [`Error::UnsafePartial`] for a link,
     /// [`Error::ForeignFile`] when the sidecar's path holds a file fetchpool did not write,
-    /// [`Error::Interrupted`] (with an empty URL) when cancelled while waiting.
-    pub(crate) fn open(
-        final_path: &Path,
-        url: &str,
-        cancel: &AtomicBool,
-    ) -> Result<Partial, Error> {
+    /// [`Error::Interrupted`] when stopped while waiting.
+    pub(crate) fn open(final_path: &Path, url: &str, stop: &Stop) -> Result<Partial, Error> {
         let temps = temp_paths(final_path);
         let path = &temps.part;
         let io = |p: &Path, e| Error::file(url, p, e);
         loop {
             let (file, created) = open_or_create(path, url)?;
-            lock(&file, path, url, cancel)?;
+            lock(&file, path, url, stop)?;
             // While we waited the other run may have renamed this inode into place:
             // only a lock on the inode that still sits at `path` counts.
             let ours = file.metadata().map_err(|e| io(path, e))?;
@@ -316,9 +312,9 @@ impl Partial {
     }
 }
 
-/// Take the lock on `file`; while another run holds it, wait (polling, so that `cancel` ends
+/// Take the lock on `file`; while another run holds it, wait (polling, so that `stop` ends
 /// the wait: a blocking `flock` would ignore Ctrl-C).
-fn lock(file: &File, path: &Path, url: &str, cancel: &AtomicBool) -> Result<(), Error> {
+fn lock(file: &File, path: &Path, url: &str, stop: &Stop) -> Result<(), Error> {
     let mut warned = false;
     loop {
         match file.try_lock() {
@@ -333,7 +329,7 @@ fn lock(file: &File, path: &Path, url: &str, cancel: &AtomicBool) -> Result<(), 
             );
             warned = true;
         }
-        if cancel.load(Ordering::Relaxed) {
+        if stop.is_set() {
             return Err(Error::Interrupted {
                 url: url.to_string(),
             });
@@ -482,7 +478,7 @@ mod tests {
         let final_path = dir.path().join("f");
         std::os::unix::fs::symlink(&target, temp_paths(&final_path).part).unwrap();
         assert!(matches!(
-            Partial::open(&final_path, "u", &AtomicBool::new(false)),
+            Partial::open(&final_path, "u", &Stop::default()),
             Err(Error::UnsafePartial { .. })
         ));
         assert_eq!(fs::read(&target).unwrap(), b"keep me");

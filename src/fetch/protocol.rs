@@ -5,11 +5,11 @@ reply continues the partial, ends it, or restarts it from zero. Nothing is writt
 that decision.
 */
 
-use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use ureq::http::HeaderMap;
 
+use super::Download;
 use super::body::{Body, stream};
 use super::partial::{Meta, Partial};
 use super::retry;
@@ -24,16 +24,13 @@ use crate::url::strip_userinfo;
 /// disagree with the disk: the number of requests stays bounded).
 pub(super) fn transfer(
     client: &Client,
-    job: &Job,
+    dl: &mut Download,
     partial: &mut Partial,
-    cancel: &AtomicBool,
-    received: &mut u64,
-    restarted: &mut bool,
 ) -> Result<(), Error> {
-    let url = job.display_url();
+    let (job, url) = (dl.job, dl.url.clone());
     // Decoded bytes (an earlier attempt at a gzipped body) are never continued by a Range.
     if partial.meta.as_ref().is_some_and(|m| !m.resumable) {
-        restart_from_zero(partial, restarted, &url, "decoded partial".into())?;
+        restart_from_zero(partial, dl, "decoded partial".into())?;
     }
     loop {
         let have = partial.len;
@@ -51,8 +48,7 @@ pub(super) fn transfer(
                 if have > 0 {
                     restart_from_zero(
                         partial,
-                        restarted,
-                        &url,
+                        dl,
                         "200 to a Range request (range ignored or file changed)".into(),
                     )?;
                 }
@@ -66,7 +62,8 @@ pub(super) fn transfer(
                     expected: length,
                     gzip,
                 };
-                return stream(resp, partial, body, Some(meta), cancel, &url, received);
+                dl.observer.sized(job, total, 0);
+                return stream(resp, partial, body, Some(meta), dl);
             }
             206 => {
                 let raw = header(resp.headers(), "content-range").unwrap_or_default();
@@ -78,12 +75,7 @@ pub(super) fn transfer(
                     if have == 0 {
                         return Err(bad());
                     }
-                    restart_from_zero(
-                        partial,
-                        restarted,
-                        &url,
-                        format!("unusable Content-Range {raw:?}"),
-                    )?;
+                    restart_from_zero(partial, dl, format!("unusable Content-Range {raw:?}"))?;
                     continue;
                 };
                 let length = last - first + 1;
@@ -97,7 +89,7 @@ pub(super) fn transfer(
                     if have == 0 {
                         return Err(bad());
                     }
-                    restart_from_zero(partial, restarted, &url, why)?;
+                    restart_from_zero(partial, dl, why)?;
                     continue;
                 }
                 // The total known when the download began governs until it completes.
@@ -111,7 +103,8 @@ pub(super) fn transfer(
                     expected: Some(length),
                     gzip: false,
                 };
-                stream(resp, partial, body, None, cancel, &url, received)?;
+                dl.observer.sized(job, total, have);
+                stream(resp, partial, body, None, dl)?;
                 match total {
                     Some(t) if partial.len >= t => return Ok(()),
                     // Less than the whole file, or a total nobody knows: ask for the rest
@@ -136,7 +129,7 @@ pub(super) fn transfer(
                 let why = changed.unwrap_or_else(|| {
                     format!("416 with Content-Range {raw:?} for {have} bytes on disk")
                 });
-                restart_from_zero(partial, restarted, &url, why)?;
+                restart_from_zero(partial, dl, why)?;
             }
             _ => {
                 let retry_after = header(resp.headers(), "retry-after")
@@ -151,14 +144,9 @@ pub(super) fn transfer(
     }
 }
 
-fn restart_from_zero(
-    partial: &mut Partial,
-    restarted: &mut bool,
-    url: &str,
-    why: String,
-) -> Result<(), Error> {
-    log::debug!("{url}: {why}; restarting from zero");
-    *restarted = true;
+fn restart_from_zero(partial: &mut Partial, dl: &mut Download, why: String) -> Result<(), Error> {
+    log::debug!("{}: {why}; restarting from zero", dl.url);
+    dl.restarted = true;
     partial.restart()
 }
 

@@ -4,8 +4,9 @@ server's `Retry-After` (seconds or an HTTP date) honoured as a lower bound, itse
 hostile server cannot park a worker for a day. Waits wake up early on cancellation.
 */
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::Stop;
 
 /// The wait before retry number `attempt` (0 for the first retry).
 pub(crate) fn backoff(
@@ -32,11 +33,11 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// Sleep for `d`, waking early when `cancel` is set. Returns false when cancelled.
-pub(crate) fn sleep(d: Duration, cancel: &AtomicBool) -> bool {
+/// Sleep for `d`, waking early when `stop` is set. Returns false when cancelled.
+pub(crate) fn sleep(d: Duration, stop: &Stop) -> bool {
     let end = Instant::now() + d;
     loop {
-        if cancel.load(Ordering::Relaxed) {
+        if stop.is_set() {
             return false;
         }
         let left = end.saturating_duration_since(Instant::now());

@@ -109,8 +109,8 @@ mod tests {
 
     use super::*;
     use crate::error::Error;
-    use crate::timing::Timing;
     use crate::fetch::Outcome;
+    use crate::timing::Timing;
 
     fn ok(url: &str, size: u64, status: Status) -> Report {
         Report {

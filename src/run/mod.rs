@@ -1,32 +1,54 @@
 /*!
 Running many jobs: the same `download_url` in a plain serial loop, or mapped over a fixed
 rayon pool of exactly the configured size. Results leave as [`Report`]s over a crossbeam
-channel, so an embedding program (or the printer thread) sees each one as it completes.
-Compare mode runs the same plan both ways, each a full fresh download.
+channel, so an embedding program (or the printer thread) sees each one as it completes;
+[`results`] wraps that in a plain blocking iterator, the `imap_unordered` of the classic
+program. Compare mode runs the same plan both ways, each a full fresh download.
 */
 
+pub mod results;
+
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use rayon::prelude::*;
 
 use crate::client::Client;
-use crate::config::Config;
-use crate::config::Mode;
+use crate::config::{Config, Mode, Stop};
 use crate::error::Error;
 use crate::fetch::{Outcome, fetch};
 use crate::job::{Job, Plan};
+use crate::observe::{Observer, Quiet};
 use crate::report::{Printer, Report, Summary};
-use crate::timing::timed;
+use crate::timing::Clock;
 
 /// Downloads jobs with one shared HTTP agent (keep-alive across jobs) and one fixed pool.
 /// Build it once and reuse it.
 pub struct Downloader {
+    shared: Shared,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+/// What every job of a downloader uses: the settings, the HTTP agent (its clones share one
+/// connection pool), the observer and when to stop. Cheap to clone into a background run.
+#[derive(Clone)]
+struct Shared {
     config: Config,
     client: Client,
-    pool: rayon::ThreadPool,
+    observer: Arc<dyn Observer>,
+    stop: Stop,
+}
+
+impl Shared {
+    /// One job, from the observer's `started` to its `finished`.
+    fn observed(&self, job: &Job, force: bool, observer: &dyn Observer) -> Result<Outcome, Error> {
+        observer.started(job);
+        let result = fetch(&self.client, &self.config, job, force, &self.stop, observer);
+        observer.finished(job, &result);
+        result
+    }
 }
 
 impl Downloader {
@@ -45,19 +67,28 @@ impl Downloader {
             .map_err(|source| Error::Pool { source })?;
         let client = Client::new(&config)?;
         Ok(Downloader {
-            config,
-            client,
-            pool,
+            shared: Shared {
+                stop: Stop::new(&config.cancel),
+                config,
+                client,
+                observer: Arc::new(Quiet),
+            },
+            pool: Arc::new(pool),
         })
+    }
+
+    /// The same downloader, with `observer` told about every job as it runs (see
+    /// [`Observer`]): for a progress display, or to collect timings.
+    pub fn with_observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.shared.observer = Arc::new(observer);
+        self
     }
 
     /// The settings this downloader was built with.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.shared.config
     }
 
-    /// Download one job on the calling thread.
-    ///
     /// Write the cookies of the run (those loaded and those servers set, unexpired) to `path`
     /// in the Netscape cookies.txt format, readable by curl, wget and `--load-cookies`;
     /// returns how many. The file is created private to the user (mode 0600).
@@ -65,21 +96,31 @@ impl Downloader {
     /// # Errors
     /// [`Error::Io`] when the file cannot be written.
     pub fn save_cookies(&self, path: &std::path::Path) -> Result<usize, Error> {
-        self.client.save_cookies(path)
+        self.shared.client.save_cookies(path)
     }
 
+    /// Download one job on the calling thread.
+    ///
     /// # Errors
     /// Any [`Error`] of the download; the partial file (if any) is kept for a later resume.
     pub fn download(&self, job: &Job) -> Result<Outcome, Error> {
-        fetch(&self.client, &self.config, job, self.config.force)
+        let shared = &self.shared;
+        shared.observed(job, shared.config.force, &*shared.observer)
     }
 
     /// Run every entry of `plan` in `mode` and send one [`Report`] per entry to `tx`, in
     /// completion order; rejected entries are reported first. Returns when all are done.
     /// After cancellation, jobs not yet started are skipped without a report. Each report's
-    /// [`Timing`] counts from the moment this call started.
+    /// [`Timing`](crate::Timing) counts from the moment this call started.
     pub fn run(&self, plan: &Plan, mode: Mode, tx: &Sender<Report>) {
-        self.run_phase(plan, mode, self.config.force, true, Instant::now(), tx);
+        self.run_phase(
+            plan,
+            mode,
+            self.shared.config.force,
+            true,
+            Instant::now(),
+            tx,
+        );
     }
 
     fn run_phase(
@@ -104,7 +145,7 @@ impl Downloader {
             }
         }
         let one = |tx: &Sender<Report>, job: &Job| {
-            if self.config.cancel.load(Ordering::Relaxed) {
+            if self.shared.stop.is_set() {
                 return;
             }
             // The serial loop runs on the caller's thread, which may belong to some other pool.
@@ -112,9 +153,9 @@ impl Downloader {
                 Mode::Serial => 0,
                 Mode::Parallel => rayon::current_thread_index().unwrap_or(0),
             };
-            let (result, timing) = timed(origin, worker, || {
-                fetch(&self.client, &self.config, job, force)
-            });
+            let clock = Clock::start(origin, worker, &*self.shared.observer);
+            let result = self.shared.observed(job, force, &clock);
+            let timing = clock.stop();
             let _ = tx.send(Report {
                 label: job.display_url(),
                 path: Some(job.path.clone()),
@@ -139,7 +180,7 @@ impl Downloader {
         W: Write + Send,
         E: Write + Send,
     {
-        self.phase_printed(plan, mode, self.config.force, true, printer)
+        self.phase_printed(plan, mode, self.shared.config.force, true, printer)
     }
 
     fn phase_printed<W, E>(
@@ -154,7 +195,8 @@ impl Downloader {
         W: Write + Send,
         E: Write + Send,
     {
-        let (tx, rx) = crossbeam_channel::bounded(4 * self.config.jobs.max(1));
+        let jobs = self.shared.config.jobs.max(1);
+        let (tx, rx) = crossbeam_channel::bounded(4 * jobs);
         let start = Instant::now();
         let mut summary = std::thread::scope(|s| {
             let expected = plan.jobs.len()
@@ -171,7 +213,7 @@ impl Downloader {
         summary.mode = Some(mode);
         summary.workers = match mode {
             Mode::Serial => 1,
-            Mode::Parallel => self.config.jobs,
+            Mode::Parallel => jobs,
         };
         summary.elapsed = start.elapsed();
         summary
@@ -201,7 +243,7 @@ impl Downloader {
             self.phase_printed(plan, mode, true, with_rejected, printer)
         };
         let serial = phase(Mode::Serial, true);
-        if self.config.cancel.load(Ordering::Relaxed) {
+        if self.shared.stop.is_set() {
             return (serial, None);
         }
         let parallel = phase(Mode::Parallel, false);
@@ -220,16 +262,11 @@ where
     U: AsRef<str>,
     P: AsRef<std::path::Path>,
 {
-    let url = crate::url::parse_url(url.as_ref())?;
-    let job = Job {
-        origin: crate::url::redact(&url),
-        url,
-        path: path.as_ref().to_path_buf(),
-        sha256: None,
-    };
+    let job = Job::new(url, path)?;
     let config = Config {
         jobs: 1,
         ..Config::default()
     };
-    fetch(&Client::new(&config)?, &config, &job, false)
+    let stop = Stop::new(&config.cancel);
+    fetch(&Client::new(&config)?, &config, &job, false, &stop, &Quiet)
 }

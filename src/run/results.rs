@@ -1,0 +1,152 @@
+/*!
+The classic program's shape: `(url, path)` pairs in, results out as a plain blocking
+iterator. [`Downloader::parallel`] is the pool's `imap_unordered` (results in completion
+order, the work on the downloader's pool while the caller iterates); [`Downloader::serial`]
+is the loop, each download done on the caller's thread by `next()`. No channel, scope or
+thread for the caller to manage. Dropping a [`Results`] early stops the rest: no new
+download starts, transfers under way stop at their next chunk (keeping their partials, as
+after Ctrl-C), and the drop returns once the pool has let go of the run.
+*/
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_channel::Receiver;
+use rayon::prelude::*;
+
+use super::{Downloader, Shared};
+use crate::error::Error;
+use crate::fetch::Outcome;
+use crate::job::{Job, Plan, plan_pairs};
+
+/// Results of a run of `(url, path)` pairs, one per pair: see the module docs.
+pub struct Results {
+    rejected: std::vec::IntoIter<Error>,
+    run: Run,
+    /// Set when dropped: stops the work not yet done.
+    stop: Arc<AtomicBool>,
+}
+
+enum Run {
+    /// The loop: the remaining jobs, done one by one by `next()`.
+    Serial {
+        jobs: std::vec::IntoIter<Job>,
+        shared: Box<Shared>,
+    },
+    /// The pool: results as workers finish them; `done` closes when the pool let go.
+    Parallel {
+        rx: Option<Receiver<Result<Outcome, Error>>>,
+        done: Receiver<()>,
+    },
+}
+
+impl Downloader {
+    /// Download every `(url, path)` pair on the pool and yield each result as it completes
+    /// (the classic `imap_unordered`). Paths are used as given ([`Job::new`]); a bad URL or
+    /// a second pair for one file yields its error without a download.
+    ///
+    /// ```
+    /// # let server = fetchpool::server::Server::start(|r| fetchpool::server::Reply::file(r, b"x", None, None))?;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let urls = [server.url("/a"), server.url("/b")];
+    /// # let names = [dir.path().join("a"), dir.path().join("b")];
+    /// let downloader = fetchpool::Downloader::new(fetchpool::Config::default())?;
+    /// for result in downloader.parallel(urls.iter().zip(&names)) {
+    ///     match result {
+    ///         Ok(done) => println!("{} took {:.2?}", done.url, done.elapsed),
+    ///         Err(e) => eprintln!("{e}"),
+    ///     }
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parallel<U, P>(&self, pairs: impl IntoIterator<Item = (U, P)>) -> Results
+    where
+        U: AsRef<str>,
+        P: AsRef<Path>,
+    {
+        let Plan { jobs, rejected } = plan_pairs(pairs);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut shared = self.shared.clone();
+        shared.stop = shared.stop.and(&stop);
+        let (tx, rx) = crossbeam_channel::bounded(4 * shared.config.jobs.max(1));
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        self.pool.spawn(move || {
+            jobs.par_iter()
+                .with_max_len(1)
+                .for_each_with(tx, |tx, job| {
+                    if shared.stop.is_set() {
+                        return;
+                    }
+                    let force = shared.config.force;
+                    let _ = tx.send(shared.observed(job, force, &*shared.observer));
+                });
+            drop(done_tx);
+        });
+        Results {
+            rejected: rejected
+                .into_iter()
+                .map(|r| r.error)
+                .collect::<Vec<_>>()
+                .into_iter(),
+            run: Run::Parallel { rx: Some(rx), done },
+            stop,
+        }
+    }
+
+    /// The same pairs in a plain loop: each `next()` downloads the next pair on the calling
+    /// thread, in input order. Bad pairs come first, as with [`Downloader::parallel`].
+    pub fn serial<U, P>(&self, pairs: impl IntoIterator<Item = (U, P)>) -> Results
+    where
+        U: AsRef<str>,
+        P: AsRef<Path>,
+    {
+        let Plan { jobs, rejected } = plan_pairs(pairs);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut shared = self.shared.clone();
+        shared.stop = shared.stop.and(&stop);
+        Results {
+            rejected: rejected
+                .into_iter()
+                .map(|r| r.error)
+                .collect::<Vec<_>>()
+                .into_iter(),
+            run: Run::Serial {
+                jobs: jobs.into_iter(),
+                shared: Box::new(shared),
+            },
+            stop,
+        }
+    }
+}
+
+impl Iterator for Results {
+    type Item = Result<Outcome, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.rejected.next() {
+            return Some(Err(e));
+        }
+        match &mut self.run {
+            Run::Serial { jobs, shared } => {
+                if shared.stop.is_set() {
+                    return None;
+                }
+                let job = jobs.next()?;
+                Some(shared.observed(&job, shared.config.force, &*shared.observer))
+            }
+            Run::Parallel { rx, .. } => rx.as_ref()?.recv().ok(),
+        }
+    }
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Run::Parallel { rx, done } = &mut self.run {
+            // Workers blocked on a full channel see it closed and move on.
+            drop(rx.take());
+            let _ = done.recv();
+        }
+    }
+}
