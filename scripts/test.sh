@@ -29,3 +29,7 @@ have_openssl || { echo "scripts/test.sh: openssl is required and could not be in
 have_danted || { echo "scripts/test.sh: danted is required and could not be installed" >&2; exit 1; }
 
 cargo test --locked "$@"
+# Every public item documented, no broken links (the library's docs are its manual).
+if [ "$#" -eq 0 ]; then
+    RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps --quiet
+fi

@@ -271,25 +271,30 @@ impl Locator {
 }
 
 fn real_dir(dir: &Path) -> PathBuf {
-    let mut missing = Vec::new();
-    let mut existing = dir;
-    loop {
-        let probe = if existing.as_os_str().is_empty() {
+    let parts: Vec<Component> = dir.components().collect();
+    // The longest prefix that exists is resolved by the file system; the rest, which does
+    // not exist yet, can only be folded lexically.
+    for k in (0..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..k].iter().collect();
+        let probe = if prefix.as_os_str().is_empty() {
             Path::new(".")
         } else {
-            existing
+            &prefix
         };
-        if let Ok(real) = std::fs::canonicalize(probe) {
-            return missing.iter().rev().fold(real, |p, c| p.join(c));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
-                existing = parent;
+        if let Ok(mut real) = std::fs::canonicalize(probe) {
+            for part in &parts[k..] {
+                match part {
+                    Component::ParentDir => {
+                        real.pop();
+                    }
+                    Component::Normal(name) => real.push(name),
+                    _ => {}
+                }
             }
-            _ => return dir.to_path_buf(),
+            return real;
         }
     }
+    dir.to_path_buf()
 }
 
 /// The files (and temporaries) that jobs of one plan have taken, by where they really are.

@@ -54,6 +54,29 @@ pub trait Observer: Send + Sync {
     fn finished(&self, job: &Job, result: &Result<Outcome, Error>) {}
 }
 
+/// An observer shared with the code that reads it (keep an `Arc` clone, give the downloader
+/// the other).
+impl<T: Observer + ?Sized> Observer for std::sync::Arc<T> {
+    fn started(&self, job: &Job) {
+        (**self).started(job);
+    }
+    fn attempt(&self, job: &Job, number: u32) {
+        (**self).attempt(job, number);
+    }
+    fn sized(&self, job: &Job, total: Option<u64>, on_disk: u64) {
+        (**self).sized(job, total, on_disk);
+    }
+    fn progressed(&self, job: &Job, bytes: u64) {
+        (**self).progressed(job, bytes);
+    }
+    fn retrying(&self, job: &Job, error: &Error, wait: Duration) {
+        (**self).retrying(job, error, wait);
+    }
+    fn finished(&self, job: &Job, result: &Result<Outcome, Error>) {
+        (**self).finished(job, result);
+    }
+}
+
 /// The observer of a run nobody watches.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Quiet;

@@ -6,6 +6,7 @@ mod cli;
 mod cookies;
 mod hostile;
 mod interop_nginx;
+mod library;
 mod logins;
 mod promise;
 mod property;
