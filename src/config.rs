@@ -142,14 +142,15 @@ impl Default for Config {
 /// Parse a `Name: value` header as given to `-H`.
 ///
 /// # Errors
-/// [`Error::InvalidHeader`] when there is no colon or the name is not a valid token.
+/// [`Error::InvalidHeader`] when there is no colon, the name is not a valid token, or the
+/// header is one fetchpool manages itself (Range, If-Range).
 pub fn parse_header(text: &str) -> Result<(String, String), Error> {
-    // Only the name is ever quoted back: the value may be a token.
+    // Only the name is ever quoted back, and only as far as it looks like a name: the rest
+    // may be a token (`Authorization Bearer …`, `X-Api-Key=…`).
     let name: String = text
-        .split([':', ' ', '\t'])
-        .next()
-        .unwrap_or_default()
+        .trim_start()
         .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(40)
         .collect();
     let invalid = |reason: &str| Error::InvalidHeader {
@@ -170,6 +171,10 @@ pub fn parse_header(text: &str) -> Result<(String, String), Error> {
     }
     if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
         return Err(invalid("control characters in value"));
+    }
+    // The resume protocol is fetchpool's: a Range of the user's would contradict its own.
+    if ["range", "if-range"].contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(invalid("fetchpool sends Range and If-Range itself"));
     }
     Ok((name.to_string(), value.to_string()))
 }
@@ -222,5 +227,8 @@ mod tests {
         assert!(parse_header("nocolon").is_err());
         assert!(parse_header(": v").is_err());
         assert!(parse_header("Bad Name: v").is_err());
+        assert!(parse_header("range: bytes=0-9").is_err());
+        let e = parse_header("X-Api-Key=SECRET").unwrap_err().to_string();
+        assert!(e.contains("X-Api-Key") && !e.contains("SECRET"), "{e}");
     }
 }

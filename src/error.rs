@@ -155,6 +155,19 @@ pub enum Error {
         source: ureq::Error,
     },
 
+    /// A request through a proxy failed: the proxy refused or could not be reached, or the
+    /// connection through it broke.
+    #[error("{url}: via proxy {proxy}: {source}")]
+    Proxy {
+        /// The URL (redacted).
+        url: String,
+        /// The proxy (redacted).
+        proxy: String,
+        /// The HTTP client's error.
+        #[source]
+        source: ureq::Error,
+    },
+
     /// The body ended before the announced length.
     #[error("{url}: body ended early: got {got} of {expected} bytes")]
     Truncated {
@@ -186,6 +199,16 @@ pub enum Error {
         /// Whether the encoded stream was cut short (then another attempt may succeed).
         #[doc(hidden)]
         cut: bool,
+    },
+
+    /// A server whose replies keep contradicting the bytes on disk (ranges that do not
+    /// continue the file, after restarts from zero); given up rather than asked forever.
+    #[error("{url}: giving up after repeated restarts: {reason}")]
+    Unstable {
+        /// The URL (redacted).
+        url: String,
+        /// The last contradiction.
+        reason: String,
     },
 
     /// A 206 or 416 reply whose `Content-Range` cannot be used safely; nothing was written.
@@ -300,7 +323,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
-            Error::Transport { source, .. } => match source {
+            Error::Transport { source, .. } | Error::Proxy { source, .. } => match source {
                 ureq::Error::Io(e) => !unknown_host(e),
                 ureq::Error::Timeout(_)
                 | ureq::Error::ConnectionFailed

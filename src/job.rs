@@ -263,10 +263,16 @@ impl Locator {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return path.to_path_buf();
         };
-        self.dirs
+        let real = self
+            .dirs
             .entry(dir.to_path_buf())
             .or_insert_with(|| real_dir(dir))
-            .join(name)
+            .join(name);
+        // A link at the file itself names the file it points to.
+        match std::fs::symlink_metadata(&real) {
+            Ok(m) if m.is_symlink() => std::fs::canonicalize(&real).unwrap_or(real),
+            _ => real,
+        }
     }
 }
 

@@ -48,7 +48,7 @@ pub fn redact(url: &Url) -> String {
 
 /// `text` with the credentials of every URL in it hidden (for messages that quote what the
 /// user typed, such as a usage error). Whatever sits between `://` and the last `@` of the
-/// authority becomes `***`.
+/// word becomes `***` (hiding a path's `@` too is the safe mistake).
 pub fn redact_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -56,10 +56,12 @@ pub fn redact_text(text: &str) -> String {
         let start = i + 3;
         out.push_str(&rest[..start]);
         rest = &rest[start..];
-        let end = rest
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '\'' | '"') || c.is_whitespace())
+        // A password may hold `/`, `?` or `#` unencoded (that is why such a URL does not
+        // parse): the credentials end at the last `@` of the whole word, whatever precedes.
+        let word = rest
+            .find(|c: char| matches!(c, '\'' | '"') || c.is_whitespace())
             .unwrap_or(rest.len());
-        if let Some(at) = rest[..end].rfind('@') {
+        if let Some(at) = rest[..word].rfind('@') {
             out.push_str("***");
             rest = &rest[at..];
         }
@@ -154,6 +156,9 @@ mod tests {
         let u = Url::parse("http://user:secret@h/x").unwrap();
         assert_eq!(redact(&u), "http://user:***@h/x");
         assert!(!redact_str("http://user:secret@h:99999/x").contains("secret"));
+        for odd in ["http://user:pa?SECRET@h:1/x", "http://u:a/b#SECRET@h/x"] {
+            assert!(!redact_str(odd).contains("SECRET"), "{}", redact_str(odd));
+        }
         let token = Url::parse("https://ghp_TOKEN@h/x").unwrap();
         assert_eq!(redact(&token), "https://***@h/x");
         assert_eq!(

@@ -69,6 +69,14 @@ fn nginx_416_on_a_complete_partial_is_accepted_without_its_body() {
     let nginx = serve(&env, &[("f", &v)]);
     std::fs::create_dir_all(env.out()).unwrap();
     std::fs::write(env.out().join("f.part"), &v).unwrap();
+    // An earlier fetchpool run's partial (killed before its rename): our sidecar beside it.
+    // Another tool's bytes are never completed by a 416 (tests/review.rs).
+    let meta = format!(
+        "fetchpool-partial 1\nurl {}\ntotal {}\nresumable true\nend\n",
+        nginx.url("/f"),
+        v.len()
+    );
+    std::fs::write(env.out().join("f.part.meta"), meta).unwrap();
     env.run(&[&nginx.url("/f")]).code(0);
     assert_file(&env.out().join("f"), &v);
     assert_eq!(nginx.requests(), ["416 GET /f bytes=50000-"]);

@@ -13,6 +13,7 @@ mod property;
 mod proxy;
 mod resume;
 mod retry;
+mod review;
 mod signals;
 mod timeline;
 mod tls;

@@ -165,7 +165,8 @@ fn parse(text: &str) -> Result<Netrc, String> {
                     _ => {}
                 }
             }
-            other => return Err(format!("unknown token {other:?}")),
+            // Never quoted back: it may be the second word of an unquoted password.
+            _ => return Err("a word netrc does not know (quote a password with spaces)".into()),
         }
     }
     finish(current, &mut netrc);

@@ -153,7 +153,8 @@ impl Client {
         loop {
             let on_origin = same_host(&current, url);
             let mut req = self.agent.get(current.as_str());
-            let proxy = match self.proxies.for_url(&current) {
+            let via = self.proxies.for_url(&current).map(redact);
+            let proxy = match via {
                 Some(_) if current.scheme() == "http" => self.ureq_proxies.0.clone(),
                 Some(_) => self.ureq_proxies.1.clone(),
                 None => None,
@@ -194,9 +195,17 @@ impl Client {
                         url: redact(&current),
                         reason,
                     },
-                    None => Error::Transport {
-                        url: redact(&current),
-                        source,
+                    // A connection that failed on the way to a proxy is the proxy's failure.
+                    None => match &via {
+                        Some(proxy) => Error::Proxy {
+                            url: redact(&current),
+                            proxy: proxy.clone(),
+                            source,
+                        },
+                        None => Error::Transport {
+                            url: redact(&current),
+                            source,
+                        },
                     },
                 })?;
             let status = resp.status().as_u16();

@@ -73,10 +73,18 @@ pub(super) fn stream(
         count: 0,
     };
     let start = partial.len;
+    // Bytes off the wire are counted once the body is done with: a decoder reads ahead (its
+    // header, as soon as it is made) of what it hands out.
     let result = if body.gzip {
-        copy(&mut MultiGzDecoder::new(wire), partial, &body, meta, dl)
+        let mut src = MultiGzDecoder::new(wire);
+        let r = copy(&mut src, partial, &body, meta, dl);
+        dl.received += src.wire();
+        r
     } else {
-        copy(&mut { wire }, partial, &body, meta, dl)
+        let mut src = wire;
+        let r = copy(&mut src, partial, &body, meta, dl);
+        dl.received += src.wire();
+        r
     };
     if let Err(Error::TooLong { .. }) = &result {
         partial.truncate(start)?;
@@ -98,14 +106,12 @@ fn copy(
         if dl.stop.is_set() {
             return Err(dl.interrupted());
         }
-        let before = src.wire();
         let n = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(body_error(url, e, body.gzip)),
         };
-        dl.received += src.wire() - before;
         if body.expected.is_some_and(|exp| src.wire() > exp) {
             return Err(Error::TooLong {
                 url: url.to_string(),

@@ -88,6 +88,8 @@ pub(crate) struct Download<'a> {
     pub received: u64,
     /// Whether the bytes on disk were thrown away and the file started again.
     pub restarted: bool,
+    /// Restarts in the current attempt (see `protocol::MAX_RESTARTS`).
+    pub restarts: u32,
 }
 
 impl Download<'_> {
@@ -137,8 +139,9 @@ pub(crate) fn fetch(
         .meta
         .as_ref()
         .is_some_and(|m| m.url != bare_url || !m.resumable);
-    if force {
+    if config.force {
         // The user said so: whatever is in the partial, another tool's bytes included, goes.
+        // (Compare mode's fresh downloads discard only what fetchpool itself wrote.)
         partial.adopt();
     }
     if force || stale {
@@ -155,6 +158,7 @@ pub(crate) fn fetch(
         observer,
         received: 0,
         restarted: false,
+        restarts: 0,
     };
     if let Err(e) = fill(client, config, &mut dl, &mut partial) {
         // Keep a partial worth resuming; an empty or undecodable one is only litter.
@@ -227,19 +231,22 @@ fn fill(
 /// The size of the file at the final path when it counts as complete: it exists and, when a
 /// checksum is given, matches it. A mismatching file is downloaded again (and replaced).
 fn complete_file(job: &Job, url: &str) -> Result<Option<u64>, Error> {
-    let meta = match fs::metadata(&job.path) {
+    // Not followed: a link at the final path would make another file count as this one.
+    let meta = match fs::symlink_metadata(&job.path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::file(url, &job.path, e)),
     };
     if !meta.is_file() {
+        let what = if meta.is_symlink() {
+            "is a symbolic link; fetchpool neither follows nor replaces it"
+        } else {
+            "exists and is not a regular file"
+        };
         return Err(Error::file(
             url,
             &job.path,
-            io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "exists and is not a regular file",
-            ),
+            io::Error::new(io::ErrorKind::IsADirectory, what),
         ));
     }
     if let Some(expected) = &job.sha256 {

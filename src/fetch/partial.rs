@@ -152,7 +152,7 @@ pub(crate) struct Partial {
     temps: Temps,
     sidecar: Sidecar,
     /// Whether this run may cut the bytes back or delete the file: fetchpool created it, or
-    /// it carries fetchpool's sidecar, or it is empty.
+    /// it carries fetchpool's sidecar.
     owned: bool,
     /// Bytes on disk: everything before this offset is a prefix of the remote file.
     pub len: u64,
@@ -188,10 +188,12 @@ impl Partial {
                 Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {}
                 _ => continue,
             }
-            let (sidecar, meta) = read_sidecar(&temps.meta, url)?;
+            // An empty sidecar is one a run was killed in the middle of writing, before the
+            // partial's first byte: ours only beside an empty partial that was already there.
+            let (sidecar, meta) = read_sidecar(&temps.meta, url, !created && ours.len() == 0)?;
             // A sidecar beside a partial we just created is stale; it is never read.
             let meta = if created { None } else { meta };
-            let owned = created || sidecar == Sidecar::Ours || ours.len() == 0;
+            let owned = created || sidecar == Sidecar::Ours;
             return Ok(Partial {
                 file,
                 url: url.to_string(),
@@ -384,7 +386,11 @@ fn open_or_create(path: &Path, url: &str) -> Result<(File, bool), Error> {
 
 /// What is at the sidecar's path. A symlink, a non-regular file or a file without our header
 /// is not ours: the download stops there rather than overwrite or delete it.
-fn read_sidecar(path: &Path, url: &str) -> Result<(Sidecar, Option<Meta>), Error> {
+fn read_sidecar(
+    path: &Path,
+    url: &str,
+    empty_is_ours: bool,
+) -> Result<(Sidecar, Option<Meta>), Error> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -411,7 +417,7 @@ fn read_sidecar(path: &Path, url: &str) -> Result<(Sidecar, Option<Meta>), Error
     Read::take(&mut file, 64 * 1024)
         .read_to_end(&mut text)
         .map_err(|e| Error::file(url, path, e))?;
-    if text.is_empty() {
+    if text.is_empty() && empty_is_ours {
         return Ok((Sidecar::Ours, None));
     }
     if !text.starts_with(MAGIC.as_bytes()) {

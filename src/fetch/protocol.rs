@@ -28,6 +28,7 @@ pub(super) fn transfer(
     partial: &mut Partial,
 ) -> Result<(), Error> {
     let (job, url) = (dl.job, dl.url.clone());
+    dl.restarts = 0;
     // Decoded bytes (an earlier attempt at a gzipped body) are never continued by a Range.
     if partial.meta.as_ref().is_some_and(|m| !m.resumable) {
         restart_from_zero(partial, dl, "decoded partial".into())?;
@@ -122,11 +123,21 @@ pub(super) fn transfer(
                     .meta
                     .as_ref()
                     .and_then(|m| validators_changed(m, resp.headers()));
-                if total == Some(have) && known.is_none_or(|k| k == have) && changed.is_none() {
+                // Only a partial with our sidecar: another tool's bytes of the right length
+                // are not known to be the file (only a 206 that continues them says so).
+                let ours = partial.meta.is_some();
+                if ours
+                    && total == Some(have)
+                    && known.is_none_or(|k| k == have)
+                    && changed.is_none()
+                {
                     log::debug!("{url}: 416 with total {have}: the partial is complete");
                     return Ok(());
                 }
                 let why = changed.unwrap_or_else(|| {
+                    if !ours {
+                        return format!("416 for {have} bytes of unknown origin");
+                    }
                     format!("416 with Content-Range {raw:?} for {have} bytes on disk")
                 });
                 restart_from_zero(partial, dl, why)?;
@@ -144,7 +155,19 @@ pub(super) fn transfer(
     }
 }
 
+/// Restarts allowed in one attempt. A reply that does not fit the disk costs one restart; a
+/// server that answers every request with a range that cannot continue the file (a fixed
+/// 206, say) would otherwise be asked forever.
+const MAX_RESTARTS: u32 = 3;
+
 fn restart_from_zero(partial: &mut Partial, dl: &mut Download, why: String) -> Result<(), Error> {
+    dl.restarts += 1;
+    if dl.restarts > MAX_RESTARTS {
+        return Err(Error::Unstable {
+            url: dl.url.clone(),
+            reason: why,
+        });
+    }
     log::debug!("{}: {why}; restarting from zero", dl.url);
     dl.restarted = true;
     partial.restart()
@@ -236,7 +259,8 @@ fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
         "*" => None,
         t => Some(t.parse().ok()?),
     };
-    (first <= last).then_some((first, last, total))
+    // `last + 1` must not overflow: a length is counted from it.
+    (first <= last && last < u64::MAX).then_some((first, last, total))
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ order, the work on the downloader's pool while the caller iterates); [`Downloade
 is the loop, each download done on the caller's thread by `next()`. No channel, scope or
 thread for the caller to manage. Dropping a [`Results`] early stops the rest: no new
 download starts, transfers under way stop at their next chunk (keeping their partials, as
-after Ctrl-C), and the drop returns once the pool has let go of the run.
+after Ctrl-C; a stalled one after its `timeout`), and the drop returns once the pool has let
+go of the run.
 */
 
 use std::path::Path;
@@ -69,7 +70,9 @@ impl Downloader {
         let stop = Arc::new(AtomicBool::new(false));
         let mut shared = self.shared.clone();
         shared.stop = shared.stop.and(&stop);
-        let (tx, rx) = crossbeam_channel::bounded(4 * shared.config.jobs.max(1));
+        // Unbounded: a worker never waits for a consumer, so results left unread (another
+        // iterator of the same downloader being read first) cannot hold the pool up.
+        let (tx, rx) = crossbeam_channel::unbounded();
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
         self.pool.spawn(move || {
             jobs.par_iter()
