@@ -29,6 +29,39 @@ pub enum Command {
     /// Serve generated files on a loopback port behind an emulated slow link, download them
     /// serially and in parallel, and print the comparison. Needs no network.
     Demo(DemoArgs),
+    /// Merge the JSON reports of a sharded job (`--shard ... --json report-%k.json`) into one
+    /// summary; exit 0 only if every shard reported and every entry of every shard is in
+    /// place.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The shards' JSON reports.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Print only the summary line, not each failed entry.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `--shard K/N` or `--shard auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardArg {
+    /// From the array scheduler's environment.
+    Auto,
+    /// As given.
+    Fixed(fetchpool::Shard),
+}
+
+fn parse_shard(s: &str) -> Result<ShardArg, String> {
+    if s == "auto" {
+        return Ok(ShardArg::Auto);
+    }
+    fetchpool::Shard::parse(s)
+        .map(ShardArg::Fixed)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +117,9 @@ pub struct GetArgs {
     /// Print only errors and the final summary.
     #[arg(short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub shards: ShardArgs,
 
     #[command(flatten)]
     pub net: NetArgs,
@@ -142,6 +178,21 @@ pub struct AccessArgs {
     /// Read credentials from this netrc file.
     #[arg(long, value_name = "FILE")]
     pub netrc_file: Option<PathBuf>,
+}
+
+/// One machine's share of a list run by many (a scheduler's array job).
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Take only shard K of N (0-based) of the list, chosen by a hash of each entry's
+    /// target path; 'auto' reads K and N from Slurm, Kubernetes Indexed Job or AWS Batch
+    /// array variables. '%k' in --json and --timeline becomes K.
+    #[arg(long, value_name = "K/N|auto", value_parser = parse_shard)]
+    pub shard: Option<ShardArg>,
+
+    /// The number of shards for --shard auto, where the scheduler does not tell it
+    /// (Kubernetes, AWS Batch) [env: FETCHPOOL_SHARD_COUNT].
+    #[arg(long, value_name = "N", requires = "shard", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shard_count: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +320,24 @@ mod tests {
         let cli = Cli::try_parse_from(["fetchpool", "--cacert", "a.pem", "-k", "http://h/x"]);
         let access = cli.unwrap().get.access;
         assert!(access.insecure && access.ca_certificate == [PathBuf::from("a.pem")]);
+    }
+
+    #[test]
+    fn shards_parse_as_k_of_n_or_auto() {
+        let shards = |args: &[&str]| {
+            let mut all = vec!["fetchpool"];
+            all.extend(args);
+            Cli::try_parse_from(all).map(|c| c.get.shards)
+        };
+        let s = shards(&["--shard", "1/4", "http://h/x"]).unwrap();
+        assert_eq!(
+            s.shard,
+            Some(ShardArg::Fixed(fetchpool::Shard::new(1, 4).unwrap()))
+        );
+        let s = shards(&["--shard", "auto", "--shard-count", "3", "http://h/x"]).unwrap();
+        assert_eq!((s.shard, s.shard_count), (Some(ShardArg::Auto), Some(3)));
+        assert!(shards(&["--shard", "4/4", "http://h/x"]).is_err());
+        assert!(shards(&["--shard-count", "3", "http://h/x"]).is_err());
     }
 
     #[test]

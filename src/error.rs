@@ -53,6 +53,31 @@ pub enum Error {
         reason: String,
     },
 
+    /// A `--shard` value (or an array task's variable) that is not a shard of the list.
+    #[error("invalid shard {value}: {reason}")]
+    InvalidShard {
+        /// The value as given (`K/N`, or `NAME=value` for a variable).
+        value: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// `--shard auto` outside an array task, or without a way to learn the shard count.
+    #[error("--shard auto: {reason}")]
+    NoShardEnvironment {
+        /// Which variables are missing, and what to give instead.
+        reason: String,
+    },
+
+    /// A shard report that cannot be read or merged.
+    #[error("{path}: {reason}")]
+    BadReport {
+        /// The report file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// The worker pool could not be started.
     #[error("cannot start the worker pool: {source}")]
     Pool {

@@ -5,7 +5,6 @@ is pure (no network); a bad entry becomes a [`Rejected`] that travels to the pri
 any other failure, so one bad line never stops the others.
 */
 
-use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Component, Path, PathBuf};
 
@@ -13,7 +12,8 @@ use url::Url;
 
 use crate::error::Error;
 use crate::fetch::partial::temp_paths;
-use crate::url::{name_from_url, parse_url, redact, redact_str};
+use crate::plan::Planner;
+use crate::url::{parse_url, redact};
 
 /// One download: a URL and the final path its bytes go to.
 #[derive(Debug, Clone)]
@@ -114,30 +114,67 @@ impl Plan {
 /// The outer `Err` is an I/O error of `reader` (named after `name`).
 pub fn parse_input(reader: impl BufRead, name: &Path) -> Result<Vec<Result<Spec, Error>>, Error> {
     let mut out = Vec::new();
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let lineno = i + 1;
-        let raw = line.map_err(|e| Error::io(name, e))?;
-        let text = match std::str::from_utf8(&raw) {
-            Ok(t) => t,
-            Err(_) => {
-                out.push(Err(Error::BadLine {
-                    line: lineno,
-                    reason: "not valid UTF-8".into(),
-                }));
-                continue;
-            }
-        };
-        // Editors on Windows start files with a byte-order mark; it is not part of the URL.
-        let text = if lineno == 1 {
-            text.trim_start_matches('\u{feff}')
-        } else {
-            text
-        };
-        if let Some(spec) = parse_line(text, lineno).transpose() {
-            out.push(spec);
+    for spec in read_input(reader, name) {
+        match spec {
+            Err(e @ Error::Io { .. }) => return Err(e),
+            other => out.push(other),
         }
     }
     Ok(out)
+}
+
+/// The specs of an input file as they are read, one line at a time (see [`parse_input`]
+/// for the format). An I/O error of `reader` is the last item, an [`Error::Io`] naming
+/// `name`.
+pub fn read_input<R: BufRead>(reader: R, name: &Path) -> Input<R> {
+    Input {
+        lines: reader.split(b'\n'),
+        name: name.to_path_buf(),
+        lineno: 0,
+        failed: false,
+    }
+}
+
+/// The specs of an input file, read lazily: see [`read_input`].
+pub struct Input<R> {
+    lines: std::io::Split<R>,
+    name: PathBuf,
+    lineno: usize,
+    failed: bool,
+}
+
+impl<R: BufRead> Iterator for Input<R> {
+    type Item = Result<Spec, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.failed {
+            let raw = match self.lines.next()? {
+                Ok(raw) => raw,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(Error::io(&self.name, e)));
+                }
+            };
+            self.lineno += 1;
+            let lineno = self.lineno;
+            let Ok(text) = std::str::from_utf8(&raw) else {
+                return Some(Err(Error::BadLine {
+                    line: lineno,
+                    reason: "not valid UTF-8".into(),
+                }));
+            };
+            // Editors on Windows start files with a byte-order mark; it is not part of the URL.
+            let text = if lineno == 1 {
+                text.trim_start_matches('\u{feff}')
+            } else {
+                text
+            };
+            if let Some(spec) = parse_line(text, lineno).transpose() {
+                return Some(spec);
+            }
+        }
+        None
+    }
 }
 
 fn parse_line(text: &str, line: usize) -> Result<Option<Spec>, Error> {
@@ -191,7 +228,7 @@ pub fn parse_checksum(value: &str) -> Result<String, Error> {
 
 /// Resolve a user-given relative PATH under `dir`, refusing any path that would leave it.
 /// Absolute paths are the user's explicit choice and are kept as they are.
-fn resolve_user_path(dir: &Path, path: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn resolve_user_path(dir: &Path, path: &Path) -> Result<PathBuf, Error> {
     if path.is_absolute() {
         return Ok(normalize(path));
     }
@@ -225,7 +262,7 @@ fn resolve_user_path(dir: &Path, path: &Path) -> Result<PathBuf, Error> {
 }
 
 /// Lexical normalization: drop `.`, fold `..` into its parent. Used to compare targets.
-fn normalize(path: &Path) -> PathBuf {
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -250,82 +287,6 @@ pub fn part_path(path: &Path) -> PathBuf {
     temp_paths(path).part
 }
 
-/// Where files really are: a target's directory resolved through symlinks (its longest part
-/// that exists; the rest is already free of `.` and `..`), so that two spellings of one file
-/// (`out/a` and `/abs/out/a`, a symlinked directory, `x/../a`) compare equal.
-#[derive(Default)]
-struct Locator {
-    dirs: HashMap<PathBuf, PathBuf>,
-}
-
-impl Locator {
-    fn locate(&mut self, path: &Path) -> PathBuf {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return path.to_path_buf();
-        };
-        let real = self
-            .dirs
-            .entry(dir.to_path_buf())
-            .or_insert_with(|| real_dir(dir))
-            .join(name);
-        // A link at the file itself names the file it points to.
-        match std::fs::symlink_metadata(&real) {
-            Ok(m) if m.is_symlink() => std::fs::canonicalize(&real).unwrap_or(real),
-            _ => real,
-        }
-    }
-}
-
-fn real_dir(dir: &Path) -> PathBuf {
-    let parts: Vec<Component> = dir.components().collect();
-    // The longest prefix that exists is resolved by the file system; the rest, which does
-    // not exist yet, can only be folded lexically.
-    for k in (0..=parts.len()).rev() {
-        let prefix: PathBuf = parts[..k].iter().collect();
-        let probe = if prefix.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            &prefix
-        };
-        if let Ok(mut real) = std::fs::canonicalize(probe) {
-            for part in &parts[k..] {
-                match part {
-                    Component::ParentDir => {
-                        real.pop();
-                    }
-                    Component::Normal(name) => real.push(name),
-                    _ => {}
-                }
-            }
-            return real;
-        }
-    }
-    dir.to_path_buf()
-}
-
-/// The files (and temporaries) that jobs of one plan have taken, by where they really are.
-#[derive(Default)]
-struct Claims {
-    locator: Locator,
-    taken: HashMap<PathBuf, String>,
-}
-
-impl Claims {
-    /// Take `path` and its temporaries for `origin`, unless one of them is another job's
-    /// file or temporary: then `Err` with that job's origin.
-    fn claim(&mut self, path: &Path, origin: &str) -> Result<(), String> {
-        let temps = temp_paths(path);
-        let keys = [path, &temps.part, &temps.meta].map(|p| self.locator.locate(p));
-        if let Some(first) = keys.iter().find_map(|k| self.taken.get(k)) {
-            return Err(first.clone());
-        }
-        for k in keys {
-            self.taken.insert(k, origin.to_string());
-        }
-        Ok(())
-    }
-}
-
 /// Turn `(url, path)` pairs into a plan: each path used as given (see [`Job::new`]), bad
 /// URLs and second entries for one file rejected, as [`plan`] does for an input list.
 pub fn plan_pairs<U, P>(pairs: impl IntoIterator<Item = (U, P)>) -> Plan
@@ -333,103 +294,19 @@ where
     U: AsRef<str>,
     P: AsRef<Path>,
 {
-    let mut plan = Plan::default();
-    let mut claims = Claims::default();
-    for (url, path) in pairs {
-        let job = match Job::new(&url, &path) {
-            Ok(j) => j,
-            Err(error) => {
-                let label = redact_str(url.as_ref());
-                plan.rejected.push(Rejected { label, error });
-                continue;
-            }
-        };
-        match claims.claim(&job.path, &job.origin) {
-            Ok(()) => plan.jobs.push(job),
-            Err(first) => plan.rejected.push(Rejected {
-                label: job.origin.clone(),
-                error: Error::DuplicateTarget {
-                    url: job.origin,
-                    path: job.path,
-                    first,
-                },
-            }),
-        }
-    }
-    plan
+    let mut planner = Planner::new(".");
+    pairs
+        .into_iter()
+        .filter_map(|(url, path)| planner.pair(url.as_ref(), path.as_ref()))
+        .collect()
 }
 
 /// Turn specs into jobs under `dir`: resolve names and paths, and reject entries whose URL
 /// is bad, whose path leaves `dir`, or whose file (or one of its temporaries) is already
-/// another job's file or temporary, however the two paths are spelled.
+/// another job's file or temporary, however the two paths are spelled. The whole plan at
+/// once; [`Planner::stream`] gives it entry by entry, as the list is read.
 pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) -> Plan {
-    let mut plan = Plan::default();
-    let mut claims = Claims::default();
-    for spec in specs {
-        let spec = match spec {
-            Ok(s) => s,
-            Err(error) => {
-                let label = match &error {
-                    Error::BadLine { line, .. } => format!("line {line}"),
-                    _ => "input".to_string(),
-                };
-                plan.rejected.push(Rejected { label, error });
-                continue;
-            }
-        };
-        let origin = match spec.line {
-            Some(l) => format!("line {l}"),
-            None => redact_str(&spec.url),
-        };
-        let with_line = |error: Error| match spec.line {
-            Some(line) => Error::BadLine {
-                line,
-                reason: error.to_string(),
-            },
-            None => error,
-        };
-        let url = match parse_url(&spec.url) {
-            Ok(u) => u,
-            Err(e) => {
-                plan.rejected.push(Rejected {
-                    label: origin,
-                    error: with_line(e),
-                });
-                continue;
-            }
-        };
-        let label = redact(&url);
-        let rel = spec
-            .path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(name_from_url(&url)));
-        let path = match resolve_user_path(dir, &rel) {
-            Ok(p) => p,
-            Err(e) => {
-                plan.rejected.push(Rejected {
-                    label,
-                    error: with_line(e),
-                });
-                continue;
-            }
-        };
-        if let Err(first) = claims.claim(&path, &origin) {
-            let error = with_line(Error::DuplicateTarget {
-                url: label.clone(),
-                path: path.clone(),
-                first,
-            });
-            plan.rejected.push(Rejected { label, error });
-            continue;
-        }
-        plan.jobs.push(Job {
-            url,
-            path,
-            sha256: spec.sha256,
-            origin,
-        });
-    }
-    plan
+    Planner::new(dir).stream(specs).collect()
 }
 
 /// Create the output directory when missing.

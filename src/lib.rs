@@ -39,7 +39,8 @@ println!("parallel: {:.2?}", start.elapsed());
 
 ## The pipeline
 One file per step: [`job`] turns input into jobs with safe target paths ([`url`] parses,
-redacts and names); [`fetch`] downloads one URL to one file, resuming and retrying without
+redacts and names), [`plan`] as a stream while the list is read ([`shard`] keeps one
+machine's share); [`fetch`] downloads one URL to one file, resuming and retrying without
 ever leaving a wrong file at the final path; [`run`] maps that over a serial loop or a fixed
 rayon pool and sends each result ([`Report`]) over a crossbeam channel, or hands results out
 as an iterator ([`run::results`]); [`report`] is the printer at the other end of the channel,
@@ -76,11 +77,13 @@ pub mod error;
 pub mod fetch;
 pub mod job;
 pub mod observe;
+pub mod plan;
 pub mod report;
 pub mod run;
 #[cfg(feature = "demo")]
 #[doc(hidden)]
 pub mod server;
+pub mod shard;
 pub mod timeline;
 pub mod timing;
 pub mod url;
@@ -93,11 +96,13 @@ struct ReadmeDoctests;
 pub use config::{Config, Mode, Proxies, Secret};
 pub use error::Error;
 pub use fetch::{Outcome, Status};
-pub use job::{Job, Plan, Spec, parse_input, plan, plan_pairs};
+pub use job::{Job, Plan, Spec, parse_input, plan, plan_pairs, read_input};
 pub use observe::{Observer, Quiet};
+pub use plan::{Planned, Planner};
 pub use report::{Printer, Report, Summary};
 pub use run::results::Results;
 pub use run::{Downloader, download_url};
+pub use shard::Shard;
 
 /// The channel crate of [`Downloader::run`], so that `fetchpool::channel::unbounded()` is all
 /// an embedding program needs.

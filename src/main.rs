@@ -7,8 +7,8 @@ mod cli;
 mod exit_codes;
 
 use std::fs::File;
-use std::io::{self, BufReader, Write};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,15 +17,18 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{CommandFactory, Parser};
 
-use cli::{AccessArgs, Cli, Command, DemoArgs, GetArgs, ModeArg, NetArgs};
+use cli::{
+    AccessArgs, Cli, Command, DemoArgs, GetArgs, ModeArg, NetArgs, ReportArgs, ShardArg, ShardArgs,
+};
 use exit_codes::Exit;
 use fetchpool::config::parse_header;
 use fetchpool::demo::{DemoOptions, keep_timeline, run_demo};
 use fetchpool::job::{ensure_dir, parse_checksum};
-use fetchpool::report::{compare_table, write_json};
+use fetchpool::report::{compare_table, merge, write_json};
 use fetchpool::timeline;
 use fetchpool::{
-    Config, Downloader, Mode, Printer, Proxies, Secret, Spec, Summary, parse_input, plan,
+    Config, Downloader, Mode, Plan, Planned, Planner, Printer, Proxies, Secret, Shard, Spec,
+    Summary, read_input,
 };
 
 fn main() -> ExitCode {
@@ -89,6 +92,7 @@ fn run() -> anyhow::Result<Exit> {
     on_ctrl_c(cancel.clone());
     match cli.command {
         Some(Command::Demo(args)) => demo(&args, cancel),
+        Some(Command::Report(args)) => report(&args),
         None => get(cli.get, cancel),
     }
 }
@@ -210,7 +214,10 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     ensure_dir(&args.output_dir).context("unusable output directory")?;
     check_writable(&args.output_dir)?;
 
-    let mut specs: Vec<_> = args
+    let shard = shard(&args.shards)?;
+    let json = args.json.as_ref().map(|p| expand(p, shard));
+    let timeline = args.timeline.as_ref().map(|p| expand(p, shard));
+    let urls: Vec<_> = args
         .urls
         .iter()
         .map(|u| {
@@ -220,26 +227,34 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
             })
         })
         .collect();
-    if let Some(path) = &args.input_file {
-        specs.extend(read_input(path)?);
-    }
-    let plan = plan(specs, &args.output_dir);
+    let input = match &args.input_file {
+        Some(path) => Some(open_input(path)?),
+        None => None,
+    };
+    // The list streams: it is read and planned while the first files download.
+    let entries = Planner::new(&args.output_dir)
+        .with_shard(shard)
+        .stream(urls.into_iter().chain(input.into_iter().flatten()));
     if args.dry_run {
-        return Ok(dry_run(&plan, &args.output_dir));
+        return Ok(dry_run(entries, &args.output_dir));
     }
     let downloader = Downloader::new(config)?;
-    let svg_on_stdout = args.timeline.as_deref() == Some(Path::new("-"));
+    let svg_on_stdout = timeline.as_deref() == Some(Path::new("-"));
     let (mut out, mut err) = (text_out(svg_on_stdout), io::stderr());
-    let single = |mode| {
-        let printer = Printer::new(text_out(svg_on_stdout), io::stderr(), args.quiet);
-        vec![downloader.run_printed(&plan, mode, printer)]
-    };
     let runs: Vec<Summary> = match args.mode {
-        ModeArg::Serial => single(Mode::Serial),
-        ModeArg::Parallel => single(Mode::Parallel),
         ModeArg::Compare => {
+            // Compare runs the list twice: the one mode that keeps the whole plan.
+            let plan: Plan = entries.collect();
             let (serial, parallel) = downloader.compare(&plan, &mut out, &mut err, args.quiet);
             std::iter::once(serial).chain(parallel).collect()
+        }
+        single => {
+            let mode = match single {
+                ModeArg::Serial => Mode::Serial,
+                _ => Mode::Parallel,
+            };
+            let printer = Printer::new(text_out(svg_on_stdout), io::stderr(), args.quiet);
+            vec![downloader.run_stream_printed(entries, mode, printer)]
         }
     };
     for s in &runs {
@@ -254,11 +269,11 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
             .save_cookies(path)
             .context("cannot save cookies")?;
     }
-    if let Some(path) = &args.json {
-        write_json(path, &runs.iter().collect::<Vec<_>>())
+    if let Some(path) = &json {
+        write_json(path, &runs.iter().collect::<Vec<_>>(), shard)
             .context("cannot write the JSON report")?;
     }
-    if let Some(dest) = &args.timeline {
+    if let Some(dest) = &timeline {
         write_timeline(dest, &runs.iter().collect::<Vec<_>>())?;
     }
     let failed = runs.iter().map(|s| s.failed).sum();
@@ -307,31 +322,85 @@ fn write_timeline(dest: &Path, runs: &[&Summary]) -> anyhow::Result<()> {
     }
 }
 
-/// `--dry-run`: what would be downloaded, and every entry that would fail before a download.
-fn dry_run(plan: &fetchpool::Plan, dir: &Path) -> Exit {
+/// `--dry-run`: what would be downloaded, and every entry that would fail before a download,
+/// as the list is read.
+fn dry_run(entries: impl Iterator<Item = Planned>, dir: &Path) -> Exit {
     let mut err = io::stderr().lock();
-    for r in &plan.rejected {
-        let _ = writeln!(err, "error: {}", r.error);
+    let (mut files, mut rejected) = (0, 0);
+    for e in entries {
+        match e {
+            Planned::Job(_) => files += 1,
+            Planned::Rejected(r) => {
+                rejected += 1;
+                let _ = writeln!(err, "error: {}", r.error);
+            }
+        }
     }
     let _ = writeln!(
         io::stdout(),
-        "dry run: {} files would be downloaded into {}, {} entries rejected",
-        plan.jobs.len(),
+        "dry run: {files} files would be downloaded into {}, {rejected} entries rejected",
         dir.display(),
-        plan.rejected.len()
     );
-    Exit::of_run(plan.rejected.len(), false)
+    Exit::of_run(rejected, false)
 }
 
-fn read_input(path: &Path) -> anyhow::Result<Vec<Result<Spec, fetchpool::Error>>> {
-    let specs = if path == Path::new("-") {
-        parse_input(io::stdin().lock(), Path::new("<stdin>"))
+/// The input file as a stream of specs. A file that cannot be opened or read at all (a
+/// directory) is a fatal error here; one that fails later is a failed entry naming it.
+fn open_input(path: &Path) -> anyhow::Result<fetchpool::job::Input<Box<dyn BufRead + Send>>> {
+    let (mut reader, name): (Box<dyn BufRead + Send>, &Path) = if path == Path::new("-") {
+        (Box::new(BufReader::new(io::stdin())), Path::new("<stdin>"))
     } else {
         let file = File::open(path)
             .with_context(|| format!("cannot read input file {}", path.display()))?;
-        parse_input(BufReader::new(file), path)
+        (Box::new(BufReader::new(file)), path)
     };
-    specs.context("cannot read input file")
+    reader
+        .fill_buf()
+        .with_context(|| format!("cannot read input file {}", path.display()))?;
+    Ok(read_input(reader, name))
+}
+
+/// `--shard`: as given, or from the array scheduler's environment.
+fn shard(args: &ShardArgs) -> anyhow::Result<Option<Shard>> {
+    match args.shard {
+        None => Ok(None),
+        Some(ShardArg::Fixed(s)) => {
+            if args.shard_count.is_some_and(|n| n != s.count) {
+                usage(format!(
+                    "--shard-count {} disagrees with --shard {s}",
+                    args.shard_count.unwrap_or(0)
+                ));
+            }
+            Ok(Some(s))
+        }
+        Some(ShardArg::Auto) => Ok(Some(Shard::from_env(args.shard_count)?)),
+    }
+}
+
+/// `%k` in a report's or a timeline's file name becomes the shard's index (0 unsharded).
+fn expand(path: &Path, shard: Option<Shard>) -> PathBuf {
+    let shard = shard.unwrap_or(Shard { index: 0, count: 1 });
+    match path.to_str() {
+        Some(text) => PathBuf::from(shard.expand(text)),
+        None => path.to_path_buf(),
+    }
+}
+
+/// `fetchpool report FILES...`: the shards' reports merged into one summary and exit status.
+fn report(args: &ReportArgs) -> anyhow::Result<Exit> {
+    let merged = merge(&args.files).context("cannot merge the reports")?;
+    if !args.quiet {
+        let mut err = io::stderr().lock();
+        for (_, error) in &merged.failures {
+            let _ = writeln!(err, "error: {error}");
+        }
+    }
+    let _ = writeln!(io::stdout(), "{}", merged.line());
+    Ok(if merged.complete() {
+        Exit::Success
+    } else {
+        Exit::SomeFailed
+    })
 }
 
 fn demo(args: &DemoArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {

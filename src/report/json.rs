@@ -1,5 +1,6 @@
 /*!
-The machine-readable report: every run's [`Summary`] as JSON, for scripts and plotting tools.
+The machine-readable report: every run's [`Summary`] as JSON, for scripts and plotting tools,
+and for merging the shards of one job ([`super::merge`]).
 */
 
 use std::io;
@@ -9,17 +10,21 @@ use serde::Serialize;
 
 use super::Summary;
 use crate::error::Error;
+use crate::shard::Shard;
 
-/// Write the machine-readable report: `{"runs": [summary, ...]}`.
+/// Write the machine-readable report: `{"runs": [summary, ...]}`, and `"shard": {"index":
+/// K, "count": N}` for a sharded run (what `fetchpool report` merges).
 ///
 /// # Errors
 /// [`Error::Io`] naming `path`.
-pub fn write_json(path: &Path, runs: &[&Summary]) -> Result<(), Error> {
+pub fn write_json(path: &Path, runs: &[&Summary], shard: Option<Shard>) -> Result<(), Error> {
     #[derive(Serialize)]
     struct Doc<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        shard: Option<Shard>,
         runs: &'a [&'a Summary],
     }
-    let text = serde_json::to_string_pretty(&Doc { runs }).map_err(io::Error::other);
+    let text = serde_json::to_string_pretty(&Doc { shard, runs }).map_err(io::Error::other);
     let text = text.map_err(|e| Error::io(path, e))?;
     std::fs::write(path, text + "\n").map_err(|e| Error::io(path, e))
 }

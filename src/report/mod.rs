@@ -5,6 +5,7 @@ compare table, the JSON report ([`json`]) and the timeline are made from.
 */
 
 pub mod json;
+pub mod merge;
 pub mod printer;
 pub mod summary;
 
@@ -15,6 +16,7 @@ use crate::fetch::Outcome;
 use crate::timing::Timing;
 
 pub use json::write_json;
+pub use merge::{Merged, merge};
 pub use printer::Printer;
 pub use summary::{Record, Summary, compare_table, human_bytes};
 

@@ -3,7 +3,9 @@ Running many jobs: the same `download_url` in a plain serial loop, or mapped ove
 rayon pool of exactly the configured size. Results leave as [`Report`]s over a crossbeam
 channel, so an embedding program (or the printer thread) sees each one as it completes;
 [`results`] wraps that in a plain blocking iterator, the `imap_unordered` of the classic
-program. Compare mode runs the same plan both ways, each a full fresh download.
+program. A list can also stream in ([`Downloader::run_stream`]): downloads start while later lines
+are still being read. Compare mode runs the same plan both ways, each a full fresh download
+(so it keeps the whole plan, where the other modes keep none of it).
 */
 
 pub mod results;
@@ -13,16 +15,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
-use rayon::prelude::*;
 
 use crate::client::Client;
 use crate::config::{Config, Mode, Stop};
 use crate::error::Error;
 use crate::fetch::{Outcome, fetch};
-use crate::job::{Job, Plan};
+use crate::job::{Job, Plan, Rejected};
 use crate::observe::{Observer, Quiet};
+use crate::plan::Planned;
 use crate::report::{Printer, Report, Summary};
 use crate::timing::Clock;
+
+/// Entries planned ahead of the pool's workers at most: enough that no worker waits for
+/// the planner, few enough that a long list does not wait in memory.
+const AHEAD: usize = 256;
 
 /// Downloads jobs with one shared HTTP agent (keep-alive across jobs) and one fixed pool.
 /// Build it once and reuse it.
@@ -113,38 +119,47 @@ impl Downloader {
     /// After cancellation, jobs not yet started are skipped without a report. Each report's
     /// [`Timing`](crate::Timing) counts from the moment this call started.
     pub fn run(&self, plan: &Plan, mode: Mode, tx: &Sender<Report>) {
-        self.run_phase(
-            plan,
-            mode,
-            self.shared.config.force,
-            true,
-            Instant::now(),
-            tx,
-        );
+        self.run_stream(entries(plan, true), mode, tx);
+    }
+
+    /// Run entries as they come (e.g. from [`Planner::stream`](crate::Planner::stream) over
+    /// an input file being read): the first download starts as soon as the first job is
+    /// planned, and at most a few hundred entries wait planned ahead of the workers, so
+    /// memory does not follow the length of the list. Otherwise as [`Downloader::run`];
+    /// rejected entries are reported when they come. Returns the number of entries taken
+    /// (reported, or skipped after cancellation).
+    pub fn run_stream<I>(&self, entries: I, mode: Mode, tx: &Sender<Report>) -> usize
+    where
+        I: IntoIterator<Item = Planned>,
+        I::IntoIter: Send,
+    {
+        let force = self.shared.config.force;
+        self.run_phase(entries.into_iter(), mode, force, Instant::now(), tx)
     }
 
     fn run_phase(
         &self,
-        plan: &Plan,
+        entries: impl Iterator<Item = Planned> + Send,
         mode: Mode,
         force: bool,
-        with_rejected: bool,
         origin: Instant,
         tx: &Sender<Report>,
-    ) {
-        if with_rejected {
-            for r in &plan.rejected {
-                let _ = tx.send(Report {
-                    label: r.label.clone(),
-                    path: None,
-                    result: Err(Error::Rejected {
-                        reason: r.error.to_string(),
-                    }),
-                    timing: None,
-                });
-            }
-        }
-        let one = |tx: &Sender<Report>, job: &Job| {
+    ) -> usize {
+        let one = |tx: &Sender<Report>, entry: Planned| {
+            let job = match entry {
+                Planned::Job(job) => job,
+                Planned::Rejected(r) => {
+                    let _ = tx.send(Report {
+                        label: r.label,
+                        path: None,
+                        result: Err(Error::Rejected {
+                            reason: r.error.to_string(),
+                        }),
+                        timing: None,
+                    });
+                    return;
+                }
+            };
             if self.shared.stop.is_set() {
                 return;
             }
@@ -154,23 +169,36 @@ impl Downloader {
                 Mode::Parallel => rayon::current_thread_index().unwrap_or(0),
             };
             let clock = Clock::start(origin, worker, &*self.shared.observer);
-            let result = self.shared.observed(job, force, &clock);
+            let result = self.shared.observed(&job, force, &clock);
             let timing = clock.stop();
             let _ = tx.send(Report {
                 label: job.display_url(),
-                path: Some(job.path.clone()),
+                path: Some(job.path),
                 result,
                 timing: Some(timing),
             });
         };
         match mode {
-            Mode::Serial => plan.jobs.iter().for_each(|job| one(tx, job)),
-            Mode::Parallel => self.pool.install(|| {
-                plan.jobs
-                    .par_iter()
-                    .with_max_len(1)
-                    .for_each_with(tx.clone(), |tx, job| one(tx, job))
-            }),
+            Mode::Serial => entries.map(|e| one(tx, e)).count(),
+            Mode::Parallel => {
+                // The planner reads and plans ahead on its own thread; the pool's workers
+                // pull from a bounded queue, so planning never waits for the whole list and
+                // the list never waits in memory.
+                let (ahead, queue) = crossbeam_channel::bounded(AHEAD);
+                std::thread::scope(|s| {
+                    let planner = s.spawn(move || entries.map(|e| ahead.send(e)).count());
+                    self.pool.scope(|pool| {
+                        for _ in 0..self.pool.current_num_threads() {
+                            let (queue, tx, one) = (queue.clone(), tx.clone(), &one);
+                            pool.spawn(move |_| queue.iter().for_each(|e| one(&tx, e)));
+                        }
+                        drop(queue);
+                    });
+                    planner
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                })
+            }
         }
     }
 
@@ -180,15 +208,32 @@ impl Downloader {
         W: Write + Send,
         E: Write + Send,
     {
-        self.phase_printed(plan, mode, self.shared.config.force, true, printer)
+        self.run_stream_printed(entries(plan, true), mode, printer)
+    }
+
+    /// Run entries as they come (see [`Downloader::run_stream`]) with a printer thread. The
+    /// summary counts every entry taken, rejected ones included.
+    pub fn run_stream_printed<I, W, E>(
+        &self,
+        entries: I,
+        mode: Mode,
+        printer: Printer<W, E>,
+    ) -> Summary
+    where
+        I: IntoIterator<Item = Planned>,
+        I::IntoIter: Send,
+        W: Write + Send,
+        E: Write + Send,
+    {
+        let force = self.shared.config.force;
+        self.phase_printed(entries.into_iter(), mode, force, printer)
     }
 
     fn phase_printed<W, E>(
         &self,
-        plan: &Plan,
+        entries: impl Iterator<Item = Planned> + Send,
         mode: Mode,
         force: bool,
-        with_rejected: bool,
         printer: Printer<W, E>,
     ) -> Summary
     where
@@ -198,18 +243,13 @@ impl Downloader {
         let jobs = self.shared.config.jobs.max(1);
         let (tx, rx) = crossbeam_channel::bounded(4 * jobs);
         let start = Instant::now();
-        let mut summary = std::thread::scope(|s| {
-            let expected = plan.jobs.len()
-                + if with_rejected {
-                    plan.rejected.len()
-                } else {
-                    0
-                };
-            let printer = s.spawn(move || printer.print(rx, expected));
-            self.run_phase(plan, mode, force, with_rejected, start, &tx);
+        let (mut summary, taken) = std::thread::scope(|s| {
+            let printer = s.spawn(move || printer.print(rx));
+            let taken = self.run_phase(entries, mode, force, start, &tx);
             drop(tx);
-            printer.join().unwrap_or_default()
+            (printer.join().unwrap_or_default(), taken)
         });
+        summary.not_started = taken.saturating_sub(summary.files.len());
         summary.mode = Some(mode);
         summary.workers = match mode {
             Mode::Serial => 1,
@@ -240,7 +280,7 @@ impl Downloader {
                 let _ = writeln!(out, "-- {mode}");
             }
             let printer = Printer::new(&mut *out, &mut *err, quiet);
-            self.phase_printed(plan, mode, true, with_rejected, printer)
+            self.phase_printed(entries(plan, with_rejected), mode, true, printer)
         };
         let serial = phase(Mode::Serial, true);
         if self.shared.stop.is_set() {
@@ -249,6 +289,21 @@ impl Downloader {
         let parallel = phase(Mode::Parallel, false);
         (serial, Some(parallel))
     }
+}
+
+/// The entries of a whole plan, as a stream: its rejected entries (when `with_rejected`),
+/// then its jobs.
+fn entries(plan: &Plan, with_rejected: bool) -> impl Iterator<Item = Planned> + Send + '_ {
+    let rejected = plan.rejected.iter().filter(move |_| with_rejected);
+    let rejected = rejected.map(|r| {
+        Planned::Rejected(Rejected {
+            label: r.label.clone(),
+            error: Error::Rejected {
+                reason: r.error.to_string(),
+            },
+        })
+    });
+    rejected.chain(plan.jobs.iter().cloned().map(Planned::Job))
 }
 
 /// Download one URL to one path with default settings (see [`Config::default`]).

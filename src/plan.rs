@@ -1,0 +1,358 @@
+/*!
+The plan as a stream: one spec in, one [`Planned`] entry out, as the list is read, so that
+downloads start while later lines are still being read. What it keeps between entries is
+only what duplicate detection needs (a 16-byte hash and a 4-byte origin per target file,
+see `Claims`); the shard filter comes after the claim, so every shard rejects the same
+entries and each entry, accepted or rejected, belongs to exactly one shard.
+*/
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::fetch::partial::temp_paths;
+use crate::job::{Job, Plan, Rejected, Spec, normalize, resolve_user_path};
+use crate::shard::Shard;
+use crate::url::{name_from_url, parse_url, redact, redact_str};
+
+/// One entry of a plan, as it streams out of a [`Planner`].
+#[derive(Debug)]
+pub enum Planned {
+    /// A job to run.
+    Job(Job),
+    /// An entry refused before any download, reported as failed.
+    Rejected(Rejected),
+}
+
+impl FromIterator<Planned> for Plan {
+    fn from_iter<I: IntoIterator<Item = Planned>>(entries: I) -> Plan {
+        let mut plan = Plan::default();
+        for e in entries {
+            match e {
+                Planned::Job(j) => plan.jobs.push(j),
+                Planned::Rejected(r) => plan.rejected.push(r),
+            }
+        }
+        plan
+    }
+}
+
+/// Plans entries one at a time: target paths resolved under the output directory, bad
+/// entries and second entries for one file rejected, other shards' entries dropped.
+pub struct Planner {
+    dir: PathBuf,
+    /// `dir` normalized: shard keys are target paths relative to it, so that the share of an
+    /// entry does not depend on where each machine mounts the output directory.
+    root: PathBuf,
+    claims: Claims,
+    shard: Option<Shard>,
+}
+
+impl Planner {
+    /// A planner for targets under `dir` (relative PATHs are relative to it).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        Planner {
+            root: normalize(&dir),
+            dir,
+            claims: Claims::default(),
+            shard: None,
+        }
+    }
+
+    /// Keep only `shard`'s entries (duplicates are still detected over the whole list).
+    pub fn with_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// Plan every spec of `specs`, lazily: the returned iterator reads a spec only when
+    /// asked for the next entry.
+    pub fn stream<I>(self, specs: I) -> Stream<I::IntoIter>
+    where
+        I: IntoIterator<Item = Result<Spec, Error>>,
+    {
+        Stream {
+            planner: self,
+            specs: specs.into_iter(),
+        }
+    }
+
+    /// Plan one spec: `None` when it belongs to another shard. A bad spec, a bad URL, a path
+    /// that leaves the directory, or a file (or temporary) already another entry's is
+    /// rejected, naming the input line.
+    pub fn spec(&mut self, spec: Result<Spec, Error>) -> Option<Planned> {
+        let spec = match spec {
+            Ok(s) => s,
+            Err(error) => {
+                let label = match &error {
+                    Error::BadLine { line, .. } => format!("line {line}"),
+                    _ => "input".to_string(),
+                };
+                return self.reject(label.clone(), label.as_bytes(), error);
+            }
+        };
+        let origin = match spec.line {
+            Some(l) => format!("line {l}"),
+            None => redact_str(&spec.url),
+        };
+        let with_line = |error: Error| match spec.line {
+            Some(line) => Error::BadLine {
+                line,
+                reason: error.to_string(),
+            },
+            None => error,
+        };
+        let url = match parse_url(&spec.url) {
+            Ok(u) => u,
+            Err(e) => return self.reject(origin.clone(), origin.as_bytes(), with_line(e)),
+        };
+        let label = redact(&url);
+        let rel = spec
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(name_from_url(&url)));
+        let path = match resolve_user_path(&self.dir, &rel) {
+            Ok(p) => p,
+            Err(e) => return self.reject(label, origin.as_bytes(), with_line(e)),
+        };
+        let key = path.strip_prefix(&self.root).unwrap_or(&path).to_path_buf();
+        if let Err(first) = self.claims.claim(&path, &origin, spec.line) {
+            let error = with_line(Error::DuplicateTarget {
+                url: label.clone(),
+                path,
+                first,
+            });
+            return self.reject(label, key.as_os_str().as_encoded_bytes(), error);
+        }
+        self.owns(key.as_os_str().as_encoded_bytes()).then(|| {
+            Planned::Job(Job {
+                url,
+                path,
+                sha256: spec.sha256,
+                origin,
+            })
+        })
+    }
+
+    /// Plan one `(url, path)` pair, the path used as given (see [`Job::new`]).
+    pub fn pair(&mut self, url: &str, path: &Path) -> Option<Planned> {
+        let job = match Job::new(url, path) {
+            Ok(j) => j,
+            Err(error) => {
+                let label = redact_str(url);
+                return self.reject(label, path.as_os_str().as_encoded_bytes(), error);
+            }
+        };
+        let key = path.as_os_str().as_encoded_bytes();
+        match self.claims.claim(&job.path, &job.origin, None) {
+            Ok(()) => self.owns(key).then_some(Planned::Job(job)),
+            Err(first) => {
+                let error = Error::DuplicateTarget {
+                    url: job.origin.clone(),
+                    path: job.path,
+                    first,
+                };
+                self.reject(job.origin, key, error)
+            }
+        }
+    }
+
+    fn owns(&self, key: &[u8]) -> bool {
+        self.shard.is_none_or(|s| s.owns(key))
+    }
+
+    fn reject(&self, label: String, key: &[u8], error: Error) -> Option<Planned> {
+        self.owns(key)
+            .then_some(Planned::Rejected(Rejected { label, error }))
+    }
+}
+
+/// The entries of a list as they are planned: see [`Planner::stream`].
+pub struct Stream<I> {
+    planner: Planner,
+    specs: I,
+}
+
+impl<I: Iterator<Item = Result<Spec, Error>>> Iterator for Stream<I> {
+    type Item = Planned;
+
+    fn next(&mut self) -> Option<Planned> {
+        loop {
+            let spec = self.specs.next()?;
+            if let Some(entry) = self.planner.spec(spec) {
+                return Some(entry);
+            }
+        }
+    }
+}
+
+/// Where files really are: a target's directory resolved through symlinks (its longest part
+/// that exists; the rest is already free of `.` and `..`), so that two spellings of one file
+/// (`out/a` and `/abs/out/a`, a symlinked directory, `x/../a`) compare equal.
+#[derive(Default)]
+struct Locator {
+    dirs: HashMap<PathBuf, PathBuf>,
+}
+
+/// Directories remembered at most: a list spread over more directories than this costs a
+/// few more system calls, not memory.
+const DIRS_KEPT: usize = 4096;
+
+impl Locator {
+    fn locate(&mut self, path: &Path) -> PathBuf {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return path.to_path_buf();
+        };
+        if self.dirs.len() >= DIRS_KEPT && !self.dirs.contains_key(dir) {
+            self.dirs.clear();
+        }
+        let real = self
+            .dirs
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| real_dir(dir))
+            .join(name);
+        // A link at the file itself names the file it points to.
+        match std::fs::symlink_metadata(&real) {
+            Ok(m) if m.is_symlink() => std::fs::canonicalize(&real).unwrap_or(real),
+            _ => real,
+        }
+    }
+}
+
+fn real_dir(dir: &Path) -> PathBuf {
+    let parts: Vec<Component> = dir.components().collect();
+    // The longest prefix that exists is resolved by the file system; the rest, which does
+    // not exist yet, can only be folded lexically.
+    for k in (0..=parts.len()).rev() {
+        let prefix: PathBuf = parts[..k].iter().collect();
+        let probe = if prefix.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &prefix
+        };
+        if let Ok(mut real) = std::fs::canonicalize(probe) {
+            for part in &parts[k..] {
+                match part {
+                    Component::ParentDir => {
+                        real.pop();
+                    }
+                    Component::Normal(name) => real.push(name),
+                    _ => {}
+                }
+            }
+            return real;
+        }
+    }
+    dir.to_path_buf()
+}
+
+/// A claimed location: the first 16 bytes of the SHA-256 of its real path.
+type Key = [u8; 16];
+
+fn key(path: &Path) -> Key {
+    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
+    let mut k = [0; 16];
+    k.copy_from_slice(&digest[..16]);
+    k
+}
+
+/// Who claimed a location: an input line number, or (top bit set) an index into the
+/// claims' list of other origins (command-line URLs, pairs).
+#[derive(Clone, Copy)]
+struct Origin(u32);
+
+const NAMED: u32 = 1 << 31;
+
+/// The files (and temporaries) that entries of one plan have taken, by where they really
+/// are. Only final paths are stored: a file's temporaries are `<file>.part` and
+/// `<file>.part.meta`, found again by taking the suffix off, except when they are not
+/// (names too long for the suffixes, links at the final path): those are stored too.
+#[derive(Default)]
+struct Claims {
+    locator: Locator,
+    files: HashMap<Key, Origin>,
+    odd_temps: HashMap<Key, Origin>,
+    named: Vec<String>,
+}
+
+impl Claims {
+    /// Take `path` and its temporaries for `origin` (input line `line`, when it has one),
+    /// unless one of them is another entry's file or temporary: then `Err` with that
+    /// entry's origin.
+    fn claim(&mut self, path: &Path, origin: &str, line: Option<usize>) -> Result<(), String> {
+        let file = self.locator.locate(path);
+        let temps = temp_paths(path);
+        let (part, meta) = (
+            self.locator.locate(&temps.part),
+            self.locator.locate(&temps.meta),
+        );
+        for taken in [&file, &part, &meta] {
+            if let Some(o) = self.holder(taken) {
+                return Err(self.name(o));
+            }
+        }
+        let o = match line
+            .and_then(|l| u32::try_from(l).ok())
+            .filter(|l| *l < NAMED)
+        {
+            Some(l) => Origin(l),
+            None => {
+                self.named.push(origin.to_string());
+                Origin(NAMED | (self.named.len() - 1) as u32)
+            }
+        };
+        self.files.insert(key(&file), o);
+        // Hashed temporaries of a long name, or a final path that is a link (located at
+        // its target, while its temporaries stay beside the link): stored, not derived.
+        if part != with_suffix(&file, ".part") || meta != with_suffix(&file, ".part.meta") {
+            self.odd_temps.insert(key(&part), o);
+            self.odd_temps.insert(key(&meta), o);
+        }
+        Ok(())
+    }
+
+    /// Who holds `location`, as a file or as a temporary.
+    fn holder(&self, location: &Path) -> Option<Origin> {
+        let k = key(location);
+        if let Some(o) = self.files.get(&k).or_else(|| self.odd_temps.get(&k)) {
+            return Some(*o);
+        }
+        let name = location.file_name()?.as_bytes();
+        for suffix in [".part", ".part.meta"] {
+            let Some(stem) = name.strip_suffix(suffix.as_bytes()) else {
+                continue;
+            };
+            let owner = location.with_file_name(OsStr::from_bytes(stem));
+            let o = self.files.get(&key(&owner))?;
+            let temps = temp_paths(&owner);
+            let its = if suffix == ".part" {
+                temps.part
+            } else {
+                temps.meta
+            };
+            if its == location {
+                return Some(*o);
+            }
+        }
+        None
+    }
+
+    fn name(&self, o: Origin) -> String {
+        if o.0 & NAMED == 0 {
+            format!("line {}", o.0)
+        } else {
+            self.named[(o.0 & !NAMED) as usize].clone()
+        }
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
