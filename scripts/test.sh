@@ -2,7 +2,9 @@
 # The whole test suite from a fresh clone. The interoperability tests need real servers:
 # nginx (tests/interop_nginx.rs, tests/tls.rs), squid, Dante (a SOCKS server) and openssl
 # (tests/proxy.rs; openssl hashes the proxy's password file). Install what is missing (Debian/Ubuntu), then run every
-# test. Nothing is skipped.
+# test. Nothing is skipped. Then scripts/slurm-test.sh: the shards as a 4-task array job on
+# a private Slurm (it installs Slurm and munge itself). With arguments (a test name filter),
+# only the matching cargo tests run, and the script says that Slurm was left out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +34,7 @@ cargo test --locked "$@"
 # Every public item documented, no broken links (the library's docs are its manual).
 if [ "$#" -eq 0 ]; then
     RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps --quiet
+    scripts/slurm-test.sh
+else
+    echo "scripts/test.sh: test filter given: the Slurm test (scripts/slurm-test.sh) was not run" >&2
 fi

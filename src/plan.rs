@@ -356,3 +356,60 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     s.push(suffix);
     PathBuf::from(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(paths: &[&str]) -> Vec<Result<(), String>> {
+        let mut c = Claims::default();
+        let lines = 1..;
+        paths
+            .iter()
+            .zip(lines)
+            .map(|(p, l)| c.claim(Path::new(p), &format!("line {l}"), Some(l)))
+            .collect()
+    }
+
+    #[test]
+    fn a_file_and_its_temporaries_collide_in_either_order() {
+        let ok = Ok(());
+        let by_1 = Err("line 1".to_string());
+        assert_eq!(claims(&["/o/a", "/o/a.part"]), [ok.clone(), by_1.clone()]);
+        assert_eq!(
+            claims(&["/o/a", "/o/a.part.meta"]),
+            [ok.clone(), by_1.clone()]
+        );
+        assert_eq!(claims(&["/o/a.part", "/o/a"]), [ok.clone(), by_1.clone()]);
+        assert_eq!(
+            claims(&["/o/a.part.meta", "/o/a"]),
+            [ok.clone(), by_1.clone()]
+        );
+        assert_eq!(
+            claims(&["/o/a", "/o/b", "/o/a.meta"]),
+            [ok.clone(), ok.clone(), ok]
+        );
+    }
+
+    #[test]
+    fn hashed_temporaries_of_long_names_are_claimed_too() {
+        let long = format!("/o/{}", "x".repeat(250));
+        let temps = temp_paths(Path::new(&long));
+        assert_ne!(temps.part, with_suffix(Path::new(&long), ".part"));
+        let part = temps.part.display().to_string();
+        let meta = temps.meta.display().to_string();
+        assert_eq!(claims(&[&long, &part])[1], Err("line 1".to_string()));
+        assert_eq!(claims(&[&part, &long])[1], Err("line 1".to_string()));
+        assert_eq!(claims(&[&long, &meta])[1], Err("line 1".to_string()));
+    }
+
+    #[test]
+    fn origins_without_a_line_are_named() {
+        let mut c = Claims::default();
+        c.claim(Path::new("/o/a"), "http://h/a", None).unwrap();
+        assert_eq!(
+            c.claim(Path::new("/o/a"), "x", Some(2)),
+            Err("http://h/a".into())
+        );
+    }
+}

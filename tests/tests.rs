@@ -14,6 +14,7 @@ mod proxy;
 mod resume;
 mod retry;
 mod review;
+mod shards;
 mod signals;
 mod timeline;
 mod tls;
