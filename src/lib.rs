@@ -39,7 +39,7 @@ println!("parallel: {:.2?}", start.elapsed());
 
 ## The pipeline
 One file per step: [`job`] turns input into jobs with safe target paths ([`url`] parses,
-redacts and names), [`plan`] as a stream while the list is read ([`shard`] keeps one
+redacts and names), [`mod@plan`] as a stream while the list is read ([`shard`] keeps one
 machine's share); [`fetch`] downloads one URL to one file, resuming and retrying without
 ever leaving a wrong file at the final path; [`run`] maps that over a serial loop or a fixed
 rayon pool and sends each result ([`Report`]) over a crossbeam channel, or hands results out

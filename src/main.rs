@@ -253,7 +253,10 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
                 ModeArg::Serial => Mode::Serial,
                 _ => Mode::Parallel,
             };
-            let printer = Printer::new(text_out(svg_on_stdout), io::stderr(), args.quiet);
+            // A record per entry only for what is drawn or written from them: without a
+            // report or a timeline, memory does not grow with the list.
+            let printer = Printer::new(text_out(svg_on_stdout), io::stderr(), args.quiet)
+                .records(json.is_some() || timeline.is_some());
             vec![downloader.run_stream_printed(entries, mode, printer)]
         }
     };

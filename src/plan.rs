@@ -89,10 +89,13 @@ impl Planner {
         let spec = match spec {
             Ok(s) => s,
             Err(error) => {
-                let label = match &error {
-                    Error::BadLine { line, .. } => format!("line {line}"),
-                    _ => "input".to_string(),
+                let &Error::BadLine { line, .. } = &error else {
+                    // The list could not be read to its end (an I/O error): every shard that
+                    // meets it reports it, since each may have missed entries of its own.
+                    let label = "input".to_string();
+                    return Some(Planned::Rejected(Rejected { label, error }));
                 };
+                let label = format!("line {line}");
                 return self.reject(label.clone(), label.as_bytes(), error);
             }
         };

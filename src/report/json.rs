@@ -1,6 +1,6 @@
 /*!
 The machine-readable report: every run's [`Summary`] as JSON, for scripts and plotting tools,
-and for merging the shards of one job ([`super::merge`]).
+and for merging the shards of one job ([`mod@super::merge`]).
 */
 
 use std::io;

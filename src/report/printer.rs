@@ -18,6 +18,7 @@ pub struct Printer<W, E> {
     err: E,
     quiet: bool,
     out_open: bool,
+    records: bool,
 }
 
 impl<W: Write, E: Write> Printer<W, E> {
@@ -29,7 +30,16 @@ impl<W: Write, E: Write> Printer<W, E> {
             err,
             quiet,
             out_open: true,
+            records: true,
         }
+    }
+
+    /// Whether the summary keeps a [`Record`] of every entry (the default), for the JSON
+    /// report and the timeline. Without them the totals are all that is kept, and memory
+    /// does not grow with the length of the list (a record is a few hundred bytes).
+    pub fn records(mut self, keep: bool) -> Self {
+        self.records = keep;
+        self
     }
 
     /// Consume reports until the channel closes. The entries skipped after an interruption
@@ -39,7 +49,9 @@ impl<W: Write, E: Write> Printer<W, E> {
         let mut summary = Summary::default();
         for report in rx {
             let record = self.one(&mut summary, report);
-            summary.files.push(record);
+            if self.records {
+                summary.files.push(record);
+            }
         }
         let _ = self.out.flush();
         let _ = self.err.flush();
@@ -164,6 +176,20 @@ mod tests {
             String::from_utf8(err).unwrap(),
             "error: input line 3: junk\n"
         );
+    }
+
+    #[test]
+    fn without_records_the_totals_still_count_every_entry() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        tx.send(ok("http://h/a", 1, Status::Downloaded)).unwrap();
+        tx.send(ok("http://h/b", 2, Status::AlreadyComplete))
+            .unwrap();
+        drop(tx);
+        let s = Printer::new(Vec::new(), Vec::new(), true)
+            .records(false)
+            .print(rx);
+        assert_eq!((s.ok, s.already_complete, s.bytes), (2, 1, 3));
+        assert!(s.files.is_empty());
     }
 
     #[test]

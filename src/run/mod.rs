@@ -126,8 +126,8 @@ impl Downloader {
     /// an input file being read): the first download starts as soon as the first job is
     /// planned, and at most a few hundred entries wait planned ahead of the workers, so
     /// memory does not follow the length of the list. Otherwise as [`Downloader::run`];
-    /// rejected entries are reported when they come. Returns the number of entries taken
-    /// (reported, or skipped after cancellation).
+    /// rejected entries are reported when they come. After cancellation no more entries are
+    /// taken. Returns the number of entries taken (reported, or skipped after cancellation).
     pub fn run_stream<I>(&self, entries: I, mode: Mode, tx: &Sender<Report>) -> usize
     where
         I: IntoIterator<Item = Planned>,
@@ -178,6 +178,9 @@ impl Downloader {
                 timing: Some(timing),
             });
         };
+        // After cancellation no more of the list is read (it may be a pipe that never ends);
+        // what was planned ahead is skipped and counted as not started.
+        let entries = entries.take_while(|_| !self.shared.stop.is_set());
         match mode {
             Mode::Serial => entries.map(|e| one(tx, e)).count(),
             Mode::Parallel => {
@@ -186,7 +189,17 @@ impl Downloader {
                 // the list never waits in memory.
                 let (ahead, queue) = crossbeam_channel::bounded(AHEAD);
                 std::thread::scope(|s| {
-                    let planner = s.spawn(move || entries.map(|e| ahead.send(e)).count());
+                    let planner = s.spawn(move || {
+                        let mut taken = 0;
+                        for e in entries {
+                            taken += 1;
+                            // Closed only if every worker is gone (a panic, re-raised below).
+                            if ahead.send(e).is_err() {
+                                break;
+                            }
+                        }
+                        taken
+                    });
                     self.pool.scope(|pool| {
                         for _ in 0..self.pool.current_num_threads() {
                             let (queue, tx, one) = (queue.clone(), tx.clone(), &one);
@@ -249,7 +262,7 @@ impl Downloader {
             drop(tx);
             (printer.join().unwrap_or_default(), taken)
         });
-        summary.not_started = taken.saturating_sub(summary.files.len());
+        summary.not_started = taken.saturating_sub(summary.ok + summary.failed);
         summary.mode = Some(mode);
         summary.workers = match mode {
             Mode::Serial => 1,
