@@ -4,7 +4,7 @@
 # before its time counts, times with hyperfine, measures peak RSS with /usr/bin/time, and
 # writes the tables into BENCHMARKS.md (between the bench markers; the rest is kept).
 #
-#   scripts/bench.sh [SCENARIO...]     scenarios: small big lat slow plan stream (default: all)
+#   scripts/bench.sh [SCENARIO...]     scenarios: small big lat slow update plan stream (default: all)
 #
 # `stream` is the streaming plan's memory and start-up check: a 1,000,000-line list (100 tiny
 # files on nginx, each line its own PATH), downloaded, and the same list in --dry-run; peak
@@ -21,7 +21,7 @@ WORK=${BENCH_DIR:-$ROOT/target/bench}
 PORT=${PORT:-18080}
 LAT_PORT=${LAT_PORT:-18081}
 RTT_MS=40
-SCENARIOS=${*:-small big lat slow plan stream}
+SCENARIOS=${*:-small big lat slow update plan stream}
 # Outputs go to tmpfs: the benchmark measures the downloaders, not the disk. (On this
 # project's VMs the root ext4 has no journal, and then its inode allocator skips inodes
 # freed in the last 30 s: back-to-back runs that delete 2000 files slow every tool down
@@ -75,10 +75,12 @@ for i in range(n):
 PY
     fi
 }
-make_files "$WWW/small" f 2000 16384
-make_files "$WWW/big" b 4 268435456
-make_files "$WWW/slow" s 8 8388608
-make_files "$WWW/tiny" t 100 100
+# Only the corpus the chosen scenarios read (the big one is 1 GiB).
+needs() { for n in "$@"; do [[ " $SCENARIOS " == *" $n "* ]] && return 0; done; return 1; }
+if needs small lat update; then make_files "$WWW/small" f 2000 16384; fi
+if needs big; then make_files "$WWW/big" b 4 268435456; fi
+if needs slow; then make_files "$WWW/slow" s 8 8388608; fi
+if needs stream; then make_files "$WWW/tiny" t 100 100; fi
 chmod -R a+rX "$WORK"
 
 # --- servers -----------------------------------------------------------------------------
@@ -127,16 +129,19 @@ lists() {
 }
 
 verify() { # scenario: exact file set and hashes
-    local out=$OUTROOT/$1
-    [ "$(find "$out" -type f | wc -l)" = "$(wc -l <"$WORK/$1.sha256")" ] &&
-        (cd "$out" && sha256sum --quiet --strict -c "$WORK/$1.sha256" >/dev/null 2>&1)
+    verify_in "$OUTROOT/$1" "$1"
+}
+
+verify_in() { # dir scenario
+    [ "$(find "$1" -type f | wc -l)" = "$(wc -l <"$WORK/$2.sha256")" ] &&
+        (cd "$1" && sha256sum --quiet --strict -c "$WORK/$2.sha256" >/dev/null 2>&1)
 }
 
 tool_cmd() { # tool scenario [fetchpool mode]
     local out=$OUTROOT/$2
     case $1 in
-        fetchpool) echo "$FP -q -j $J -i $WORK/$2.urls -o $out" ;;
-        fetchpool-serial) echo "$FP -q --mode serial -i $WORK/$2.urls -o $out" ;;
+        fetchpool) echo "$FP -q -j $J -i $WORK/$2.urls -d $out" ;;
+        fetchpool-serial) echo "$FP -q --mode serial -i $WORK/$2.urls -d $out" ;;
         curl) echo "curl -sS --fail -Z --parallel-immediate --parallel-max $J -K $WORK/$2.curl" ;;
         wget2) echo "wget2 -q --max-threads=$J -i $WORK/$2.urls -P $out" ;;
         aria2c) echo "aria2c -q -j $J -i $WORK/$2.urls -d $out --allow-overwrite=true --auto-file-renaming=false" ;;
@@ -169,9 +174,49 @@ compare() { # scenario: fetchpool's own --mode compare, once, its output verifie
     local out=$OUTROOT/$1
     log "$1: fetchpool --mode compare"
     rm -rf "$out"; mkdir -p "$out"
-    if ! "$FP" --mode compare -q -j "$J" -i "$WORK/$1.urls" -o "$out" >"$RES/$1-compare.txt" 2>&1 || ! verify "$1"; then
+    if ! "$FP" --mode compare -j "$J" -i "$WORK/$1.urls" -d "$out" >"$RES/$1-compare.txt" 2>&1 || ! verify "$1"; then
         echo "output not verified" >"$RES/$1-compare.failed"
     fi
+}
+
+# update: 2000 files already present and unchanged upstream; each tool first downloads them
+# with its own update bookkeeping (server times on the files), then the timed reruns ask
+# the server about every file and must change nothing.
+update_cmd() { # tool
+    local out=$OUTROOT/update-$1
+    case $1 in
+        fetchpool) echo "$FP -q -N -j $J -i $WORK/update.urls -d $out" ;;
+        curl) echo "curl -sS --fail -Z --parallel-immediate --parallel-max $J -K $WORK/update-cond.curl" ;;
+        wget2) echo "wget2 -q -N --max-threads=$J -i $WORK/update.urls -P $out" ;;
+        aria2c) echo "aria2c -q -j $J -i $WORK/update.urls -d $out --conditional-get=true --allow-overwrite=true --remote-time=true --auto-file-renaming=false" ;;
+    esac
+}
+
+bench_update() {
+    lists update "http://127.0.0.1:$PORT" small f 2000
+    : >"$WORK/update-cond.curl"; : >"$WORK/update-first.curl"
+    while read -r url; do
+        local f=$OUTROOT/update-curl/${url##*/}
+        printf 'url = "%s"\noutput = "%s"\nremote-time\n' "$url" "$f" >>"$WORK/update-first.curl"
+        printf 'url = "%s"\noutput = "%s"\nremote-time\ntime-cond = "%s"\n' "$url" "$f" "$f" >>"$WORK/update-cond.curl"
+    done <"$WORK/update.urls"
+    for tool in $PEERS; do
+        local out=$OUTROOT/update-$tool cmd
+        cmd=$(update_cmd "$tool")
+        log "update: $tool (first download, then timed reruns)"
+        rm -rf "$out"; mkdir -p "$out"
+        local first=$cmd
+        [ "$tool" = curl ] && first="curl -sS --fail -Z --parallel-immediate --parallel-max $J -K $WORK/update-first.curl"
+        if ! sh -c "$first" >/dev/null 2>"$RES/update-$tool.err" || ! verify_in "$out" update ||
+            ! sh -c "$cmd" >/dev/null 2>>"$RES/update-$tool.err" || ! verify_in "$out" update; then
+            echo "output not verified" >"$RES/update-$tool.failed"
+            continue
+        fi
+        hyperfine --style none --runs "$RUNS" --warmup 1 \
+            --export-json "$RES/update-$tool.json" -n "$tool" "$cmd" >/dev/null
+        verify_in "$out" update || echo "last timed run not verified" >"$RES/update-$tool.failed"
+        /usr/bin/time -f %M -o "$RES/update-$tool.rss" sh -c "exec $cmd" >/dev/null 2>&1 || true
+    done
 }
 
 PEERS="fetchpool curl wget2 aria2c"
@@ -183,13 +228,14 @@ for s in $SCENARIOS; do
              bench lat "$RUNS" $PEERS; bench lat 2 fetchpool-serial; compare lat ;;
         slow) lists slow "http://127.0.0.1:$PORT" slow s 8
               bench slow 3 $PEERS; bench slow 1 fetchpool-serial; compare slow ;;
+        update) bench_update ;;
         plan)
             log "plan: 100 000-line input, --dry-run"
             python3 -c "
 for i in range(100000):
     print(f'http://127.0.0.1:$PORT/small/f{i % 2000}.bin d{i // 1000}/f{i}.bin' + (' sha256=' + '0' * 64 if i % 3 == 0 else ''))
 " >"$WORK/plan.urls"
-            /usr/bin/time -f '%e %M' -o "$RES/plan.time" "$FP" --dry-run -i "$WORK/plan.urls" -o "$OUTROOT/plan" >/dev/null
+            /usr/bin/time -f '%e %M' -o "$RES/plan.time" "$FP" --dry-run -i "$WORK/plan.urls" -d "$OUTROOT/plan" >/dev/null
             ;;
         stream)
             log "stream: 1 000 000-line list, --dry-run then a full run"
@@ -199,10 +245,10 @@ for i in range(1000000):
 " >"$WORK/stream.urls"
             out=$OUTROOT/stream
             rm -rf "$out"
-            /usr/bin/time -f '%e %M' -o "$RES/stream-dry.time" "$FP" --dry-run -i "$WORK/stream.urls" -o "$out" >/dev/null
+            /usr/bin/time -f '%e %M' -o "$RES/stream-dry.time" "$FP" --dry-run -i "$WORK/stream.urls" -d "$out" >/dev/null
             : >"$NGX/tiny.log"
             launched=$(date +%s.%N)
-            /usr/bin/time -f '%e %M' -o "$RES/stream.time" "$FP" -q -j "$J" -i "$WORK/stream.urls" -o "$out" >/dev/null
+            /usr/bin/time -f '%e %M' -o "$RES/stream.time" "$FP" -q -j "$J" -i "$WORK/stream.urls" -d "$out" >/dev/null
             first=$(head -n 1 "$NGX/tiny.log")
             got=$(find "$out" -type f | wc -l)
             [ "$got" = 1000000 ] || echo "$got files" >"$RES/stream.failed"

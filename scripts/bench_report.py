@@ -34,6 +34,11 @@ SCENARIOS = {
         ),
     ),
 }
+SCENARIOS["update"] = (
+    "2000 × 16 KiB already present and unchanged, rerun in update mode "
+    "(fetchpool -N, wget2 -N, aria2c --conditional-get, curl -z): one conditional request each",
+    None,
+)
 TOOLS = ["fetchpool", "curl", "wget2", "aria2c", "fetchpool-serial"]
 
 

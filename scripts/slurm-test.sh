@@ -157,7 +157,7 @@ log "Slurm is up on $HOST (node fpnode); submitting a $TASKS-task array"
 # --- the array job, twice -------------------------------------------------------------------
 cat >"$W/job.sh" <<EOF
 #!/bin/sh
-exec "$FP" --shard auto -q -j 2 -i "$W/list.txt" -o "$W/out" --json "$W/reports/report-%k.json"
+exec "$FP" --shard auto -q -j 2 -i "$W/list.txt" -d "$W/out" --json "$W/reports/report-%k.json"
 EOF
 chmod +x "$W/job.sh"
 submit() {

@@ -6,7 +6,7 @@ parsed [`Cli`] into a library [`fetchpool::Config`]; nothing below here sees cla
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// Download many files on a fixed pool of blocking threads.
 #[derive(Debug, Parser)]
@@ -14,7 +14,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "fetchpool",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_long_help = "Exit status: 0 every file is in place (already complete and unchanged count); \
+1 some file failed; 2 usage or fatal error; 130 interrupted (partial files are kept).\n\n\
+Environment: RUST_LOG (log detail), NO_COLOR (no colour in the progress bars), http_proxy, \
+https_proxy, ALL_PROXY, NO_PROXY (proxies), SSL_CERT_FILE and SSL_CERT_DIR (trusted CAs)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,6 +37,15 @@ pub enum Command {
     /// summary; exit 0 only if every shard reported and every entry of every shard is in
     /// place.
     Report(ReportArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    /// For example: fetchpool completions bash > ~/.local/share/bash-completion/completions/fetchpool
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): fetchpool man > fetchpool.1; man ./fetchpool.1
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -80,18 +93,52 @@ pub struct GetArgs {
     #[arg(value_name = "URL")]
     pub urls: Vec<String>,
 
-    /// Read jobs from FILE ('-' for stdin): one `URL [PATH] [sha256=HEX]` per line;
-    /// blank lines and '#' comments are ignored.
+    /// Read jobs from FILE ('-' for stdin): one `URL [MIRROR...] [PATH] [sha256=HEX]` per
+    /// line ("quoted" when a field has blanks); blank lines and '#' comments are ignored.
+    /// aria2c lists work too: TAB-separated mirrors, indented out=, dir=, checksum=, header=.
     #[arg(short = 'i', long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
 
-    /// Directory for downloads, created when missing; relative PATHs are relative to it.
-    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    /// Directory for downloads, created when missing; relative PATHs are relative to it
+    /// (-P as wget, --output-dir as curl).
+    #[arg(
+        short = 'd',
+        long = "dir",
+        short_alias = 'P',
+        aliases = ["output-dir", "directory-prefix"],
+        value_name = "DIR",
+        default_value = "."
+    )]
     pub output_dir: PathBuf,
+
+    /// The file name of the single URL given, under the output directory (as curl and
+    /// aria2c -o).
+    #[arg(short = 'o', long = "output", value_name = "NAME")]
+    pub output: Option<PathBuf>,
+
+    /// Accepted for habit's sake: resume is always on (a partial file is continued when the
+    /// server proves it is the same version, and restarted otherwise).
+    #[arg(short = 'c', long = "continue")]
+    pub continue_: bool,
+    /// The URL's host and directories become folders under the output directory (as
+    /// wget -x), so same-named files from different folders do not collide.
+    #[arg(long)]
+    pub keep_paths: bool,
+
+    /// Name files as the server's Content-Disposition says (as wget and curl -J), made safe
+    /// and kept in the file's directory; never over an existing file.
+    #[arg(long)]
+    pub content_disposition: bool,
 
     /// How to run the list.
     #[arg(long, value_enum, default_value_t = ModeArg::Parallel)]
     pub mode: ModeArg,
+
+    /// Update mode: ask the server whether each file already present changed (If-None-Match
+    /// with its ETag, else If-Modified-Since with its modification time); 304 keeps it,
+    /// a new version replaces it atomically. Without it a present file counts as complete.
+    #[arg(short = 'N', long, alias = "timestamping")]
+    pub update: bool,
 
     /// Download again files that already exist (and discard partial files).
     #[arg(long)]
@@ -105,7 +152,8 @@ pub struct GetArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Write a machine-readable report to FILE.
+    /// Write a machine-readable report to FILE; '-' writes it to stdout, and every line of
+    /// text then goes to stderr.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
@@ -114,9 +162,19 @@ pub struct GetArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
     pub timeline: Option<PathBuf>,
 
-    /// Print only errors and the final summary.
-    #[arg(short, long)]
+    /// Print nothing on success: only errors, and the summary when something failed.
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Live progress on stderr: auto (when stderr is a terminal), always, never. Off with -q;
+    /// no colour when NO_COLOR is set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub progress: crate::progress::When,
+
+    /// More detail: how each download went (-v), and every request (-vv). RUST_LOG, when
+    /// set, decides instead.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     #[command(flatten)]
     pub shards: ShardArgs,
@@ -216,6 +274,14 @@ pub struct NetArgs {
     /// User-Agent header.
     #[arg(short = 'A', long, value_name = "UA")]
     pub user_agent: Option<String>,
+
+    /// At most N transfers in flight to one host across the whole pool (politeness).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_per_host: Option<u16>,
+
+    /// Cap the total download rate of the run, in bytes per second: 500K, 2M (K = 1024).
+    #[arg(long, value_name = "RATE", value_parser = parse_size)]
+    pub limit_rate: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +310,20 @@ pub struct DemoArgs {
     /// in the temporary directory.
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
+}
+
+/// The completion script for `shell`, generated from the definitions above.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "fetchpool", &mut out);
+    out
+}
+
+/// The manual page (roff), generated from the definitions above.
+pub fn man() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(out)
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -281,7 +361,6 @@ fn parse_size(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn verify_cli() {

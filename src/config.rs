@@ -26,6 +26,17 @@ pub struct Config {
     pub user_agent: String,
     /// Download again files that already exist, and discard partial files.
     pub force: bool,
+    /// Update mode: a file already at its final path is checked with a conditional request
+    /// (`If-None-Match` with the ETag it was downloaded with, else `If-Modified-Since` with its
+    /// modification time) and replaced only when the server sends a new version. Off: a file
+    /// at its final path counts as complete, without a request.
+    pub update: bool,
+    /// At most this many transfers in flight to one host (host and port) across the whole
+    /// pool; workers beyond it wait. `None`: no cap but the pool size.
+    pub max_per_host: Option<usize>,
+    /// The run's total download rate in bytes per second (all workers together), counted on
+    /// the bytes as they come off the wire. `None`: unlimited.
+    pub limit_rate: Option<u64>,
     /// Redirects followed at most per request.
     pub max_redirects: u32,
     /// First backoff step; each retry waits a random time up to `retry_base * 2^attempt`.
@@ -124,6 +135,9 @@ impl Default for Config {
             headers: Vec::new(),
             user_agent: concat!("fetchpool/", env!("CARGO_PKG_VERSION")).to_string(),
             force: false,
+            update: false,
+            max_per_host: None,
+            limit_rate: None,
             max_redirects: 10,
             retry_base: Duration::from_millis(250),
             retry_cap: Duration::from_secs(30),

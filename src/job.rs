@@ -12,6 +12,7 @@ use url::Url;
 
 use crate::error::Error;
 use crate::fetch::partial::temp_paths;
+use crate::input;
 use crate::plan::Planner;
 use crate::url::{parse_url, redact};
 
@@ -26,6 +27,13 @@ pub struct Job {
     pub sha256: Option<String>,
     /// Where the job came from, for messages: `line 12` or the URL.
     pub origin: String,
+    /// Other URLs of the same file, tried in turn after `url` when a source fails.
+    pub mirrors: Vec<Url>,
+    /// Request headers of this job only (an input list's `header=`), after the run's own.
+    pub headers: Vec<(String, String)>,
+    /// Take the server's file name (`Content-Disposition`) for the final file, in the same
+    /// directory, when it gives one and no file has that name yet.
+    pub server_name: bool,
 }
 
 impl Job {
@@ -42,7 +50,15 @@ impl Job {
             url,
             path: path.as_ref().to_path_buf(),
             sha256: None,
+            mirrors: Vec::new(),
+            headers: Vec::new(),
+            server_name: false,
         })
+    }
+
+    /// The URL and its mirrors, in the order they are tried.
+    pub fn sources(&self) -> impl Iterator<Item = &Url> {
+        std::iter::once(&self.url).chain(&self.mirrors)
     }
 
     /// The URL with any password replaced, for output, logs and reports.
@@ -62,6 +78,13 @@ pub struct Spec {
     pub sha256: Option<String>,
     /// 1-based input line, when the spec came from a file.
     pub line: Option<usize>,
+    /// Other URLs of the same file (aria2c's TAB-separated mirrors).
+    pub mirrors: Vec<String>,
+    /// A directory for this file (aria2c's `dir=`), relative to the output directory unless
+    /// absolute.
+    pub dir: Option<PathBuf>,
+    /// Request headers of this file only (aria2c's `header=`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Spec {
@@ -72,6 +95,9 @@ impl Spec {
             path: None,
             sha256: None,
             line: None,
+            mirrors: Vec::new(),
+            dir: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -106,9 +132,11 @@ impl Plan {
     }
 }
 
-/// Parse an input file: one `URL [PATH] [sha256=HEX]` per line; blank lines and lines
-/// starting with `#` are ignored. A bad line yields an `Err` in its place; reading stops
-/// only when the reader itself fails.
+/// Parse an input file: one `URL [MIRROR…] [PATH] [sha256=HEX]` per line, fields quoted
+/// when they hold blanks; blank lines and lines starting with `#` are ignored; indented
+/// `key=value` lines (aria2c's `out=`, `dir=`, `checksum=`, `header=`) apply to the URL
+/// above them (see [`crate::input`]). A bad line yields an `Err` in its place (a bad option
+/// line, in place of its URL's entry); reading stops only when the reader itself fails.
 ///
 /// # Errors
 /// The outer `Err` is an I/O error of `reader` (named after `name`).
@@ -132,6 +160,7 @@ pub fn read_input<R: BufRead>(reader: R, name: &Path) -> Input<R> {
         name: name.to_path_buf(),
         lineno: 0,
         failed: false,
+        held: None,
     }
 }
 
@@ -141,6 +170,8 @@ pub struct Input<R> {
     name: PathBuf,
     lineno: usize,
     failed: bool,
+    /// The last spec read, held back while indented option lines below it may follow.
+    held: Option<Result<Spec, Error>>,
 }
 
 impl<R: BufRead> Iterator for Input<R> {
@@ -148,20 +179,26 @@ impl<R: BufRead> Iterator for Input<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.failed {
-            let raw = match self.lines.next()? {
-                Ok(raw) => raw,
-                Err(e) => {
+            let raw = match self.lines.next() {
+                Some(Ok(raw)) => raw,
+                Some(Err(e)) => {
                     self.failed = true;
-                    return Some(Err(Error::io(&self.name, e)));
+                    let error = Some(Err(Error::io(&self.name, e)));
+                    return std::mem::replace(&mut self.held, error).or_else(|| self.held.take());
                 }
+                None => break,
             };
             self.lineno += 1;
             let lineno = self.lineno;
             let Ok(text) = std::str::from_utf8(&raw) else {
-                return Some(Err(Error::BadLine {
+                let bad = Err(Error::BadLine {
                     line: lineno,
                     reason: "not valid UTF-8".into(),
-                }));
+                });
+                match self.held.replace(bad) {
+                    Some(spec) => return Some(spec),
+                    None => continue,
+                }
             };
             // Editors on Windows start files with a byte-order mark; it is not part of the URL.
             let text = if lineno == 1 {
@@ -169,45 +206,35 @@ impl<R: BufRead> Iterator for Input<R> {
             } else {
                 text
             };
-            if let Some(spec) = parse_line(text, lineno).transpose() {
-                return Some(spec);
+            let trimmed = text.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            if input::is_option(text) {
+                match &mut self.held {
+                    Some(Ok(spec)) => {
+                        if let Err(e) = input::apply_option(spec, text, lineno) {
+                            self.held = Some(Err(e));
+                        }
+                    }
+                    // The URL above was already refused: its options go with it.
+                    Some(Err(_)) => {}
+                    None => {
+                        return Some(Err(Error::BadLine {
+                            line: lineno,
+                            reason: "an option line with no URL above it".into(),
+                        }));
+                    }
+                }
+                continue;
+            }
+            let spec = input::parse_line(trimmed, lineno);
+            if let Some(done) = self.held.replace(spec) {
+                return Some(done);
             }
         }
-        None
+        self.held.take()
     }
-}
-
-fn parse_line(text: &str, line: usize) -> Result<Option<Spec>, Error> {
-    let text = text.trim();
-    if text.is_empty() || text.starts_with('#') {
-        return Ok(None);
-    }
-    let bad = |reason: String| Error::BadLine { line, reason };
-    let mut fields = text.split_whitespace();
-    let url = fields.next().unwrap_or_default().to_string();
-    let mut spec = Spec {
-        url,
-        path: None,
-        sha256: None,
-        line: Some(line),
-    };
-    for field in fields {
-        if field.starts_with("sha256=") {
-            if spec.sha256.is_some() {
-                return Err(bad("more than one checksum".into()));
-            }
-            spec.sha256 = Some(
-                parse_checksum(field).map_err(|_| bad(format!("invalid checksum {field:?}")))?,
-            );
-        } else if spec.path.is_none() {
-            spec.path = Some(PathBuf::from(field));
-        } else {
-            return Err(bad(format!(
-                "unexpected field {field:?} (expected URL [PATH] [sha256=HEX])"
-            )));
-        }
-    }
-    Ok(Some(spec))
 }
 
 /// Validate `sha256=HEX` and return the lowercase hex digest.
@@ -301,12 +328,35 @@ where
         .collect()
 }
 
+/// How [`plan_with`] names files a spec gives no PATH for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Naming {
+    /// The URL's host and directories become folders under the output directory (as
+    /// `wget -x`), so same-named files of different folders do not collide.
+    pub keep_paths: bool,
+    /// Take the server's name from `Content-Disposition` when it gives one (see
+    /// [`Job::server_name`]).
+    pub content_disposition: bool,
+}
+
 /// Turn specs into jobs under `dir`: resolve names and paths, and reject entries whose URL
 /// is bad, whose path leaves `dir`, or whose file (or one of its temporaries) is already
 /// another job's file or temporary, however the two paths are spelled. The whole plan at
 /// once; [`Planner::stream`] gives it entry by entry, as the list is read.
 pub fn plan(specs: impl IntoIterator<Item = Result<Spec, Error>>, dir: &Path) -> Plan {
-    Planner::new(dir).stream(specs).collect()
+    plan_with(specs, dir, Naming::default())
+}
+
+/// [`plan`], naming files without a PATH as `naming` says.
+pub fn plan_with(
+    specs: impl IntoIterator<Item = Result<Spec, Error>>,
+    dir: &Path,
+    naming: Naming,
+) -> Plan {
+    Planner::new(dir)
+        .with_naming(naming)
+        .stream(specs)
+        .collect()
 }
 
 /// Create the output directory when missing.

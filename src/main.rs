@@ -5,6 +5,9 @@ summary, and map the outcome to an exit code. Everything else lives in the libra
 
 mod cli;
 mod exit_codes;
+mod logging;
+mod peers;
+mod progress;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -24,16 +27,26 @@ use exit_codes::Exit;
 use fetchpool::config::parse_header;
 use fetchpool::demo::{DemoOptions, keep_timeline, run_demo};
 use fetchpool::job::{ensure_dir, parse_checksum};
-use fetchpool::report::{compare_table, merge, write_json};
+use fetchpool::report::{compare_table, json_text, merge, write_json};
 use fetchpool::timeline;
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use progress::{AboveBars, Bars};
+
 use fetchpool::{
-    Config, Downloader, Mode, Plan, Planned, Planner, Printer, Proxies, Secret, Shard, Spec,
-    Summary, read_input,
+    Config, Downloader, Mode, Naming, Plan, Planned, Planner, Printer, Proxies, Secret, Shard,
+    Spec, Summary, read_input,
 };
 
 fn main() -> ExitCode {
-    init_logger();
-    match run() {
+    let cli = parse_args();
+    let verbose = match &cli.command {
+        None => cli.get.verbose,
+        Some(_) => 0,
+    };
+    // Hidden until `get` knows whether to draw: then every line of text goes above the bars.
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+    logging::init(verbose, &multi);
+    match run(cli, &multi) {
         Ok(exit) => exit.into(),
         Err(err) => {
             // A closed stderr must not turn the exit status into a panic.
@@ -59,41 +72,21 @@ fn causes(err: &anyhow::Error) -> String {
     msg
 }
 
-/// env_logger as `RUST_LOG` says (warnings by default), except the HTTP and TLS libraries'
-/// trace output: that is a dump of the bytes on the wire, headers and credentials included.
-fn init_logger() {
-    struct NoWireDump(env_logger::Logger);
-    impl log::Log for NoWireDump {
-        fn enabled(&self, m: &log::Metadata) -> bool {
-            let wire = m.level() == log::Level::Trace
-                && ["ureq", "rustls"].iter().any(|t| m.target().starts_with(t));
-            !wire && self.0.enabled(m)
-        }
-        fn log(&self, record: &log::Record) {
-            if self.enabled(record.metadata()) {
-                self.0.log(record);
-            }
-        }
-        fn flush(&self) {
-            self.0.flush();
-        }
-    }
-    let logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-            .format_timestamp_millis()
-            .build();
-    log::set_max_level(logger.filter());
-    let _ = log::set_boxed_logger(Box::new(NoWireDump(logger)));
-}
-
-fn run() -> anyhow::Result<Exit> {
-    let cli = parse_args();
+fn run(cli: Cli, multi: &MultiProgress) -> anyhow::Result<Exit> {
     let cancel = Arc::new(AtomicBool::new(false));
     on_ctrl_c(cancel.clone());
     match cli.command {
         Some(Command::Demo(args)) => demo(&args, cancel),
         Some(Command::Report(args)) => report(&args),
-        None => get(cli.get, cancel),
+        Some(Command::Completions { shell }) => {
+            write_stdout(&cli::completions(shell)).context("cannot write the completions")?;
+            Ok(Exit::Success)
+        }
+        Some(Command::Man) => {
+            write_stdout(&cli::man()?).context("cannot write the manual page")?;
+            Ok(Exit::Success)
+        }
+        None => get(cli.get, cancel, multi),
     }
 }
 
@@ -117,7 +110,32 @@ fn on_ctrl_c(cancel: Arc<AtomicBool>) {
 /// The command line, or exit: help and version to stdout, usage errors (exit 2) to stderr
 /// with every URL's credentials hidden, since clap quotes the offending value.
 fn parse_args() -> Cli {
-    Cli::try_parse().unwrap_or_else(|e| clap_exit(e))
+    Cli::try_parse().unwrap_or_else(|e| clap_exit(with_pointer(e)))
+}
+
+/// An unknown flag that curl, wget or aria2c users type from habit gets the fetchpool way.
+fn with_pointer(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return e;
+    }
+    let reported = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // `-nv` reaches clap as `-n`: the word as typed is looked up too.
+    let typed = std::env::args().skip(1).take_while(|a| a != "--");
+    let found = reported
+        .into_iter()
+        .chain(typed.filter(|a| a.starts_with('-')))
+        .find_map(|a| peers::pointer(&a).map(|hint| (a, hint)));
+    match found {
+        Some((arg, hint)) => Cli::command().error(
+            ErrorKind::UnknownArgument,
+            format!("fetchpool has no '{arg}': {hint}"),
+        ),
+        None => e,
+    }
 }
 
 fn clap_exit(e: clap::Error) -> ! {
@@ -148,6 +166,8 @@ fn config(net: &NetArgs, cancel: Arc<AtomicBool>) -> Config {
         timeout: net.timeout,
         headers,
         user_agent: net.user_agent.clone().unwrap_or(defaults.user_agent),
+        max_per_host: net.max_per_host.map(usize::from),
+        limit_rate: net.limit_rate,
         cancel,
         ..defaults
     }
@@ -198,7 +218,7 @@ fn access(a: &AccessArgs, config: &mut Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
+fn get(args: GetArgs, cancel: Arc<AtomicBool>, multi: &MultiProgress) -> anyhow::Result<Exit> {
     if args.urls.is_empty() && args.input_file.is_none() {
         usage("nothing to download: give URLs or --input-file FILE");
     }
@@ -208,8 +228,14 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
         }
         parse_checksum(c).unwrap_or_else(|e| usage(format!("--checksum: {e}")))
     });
+    if args.output.is_some() && (args.urls.len() != 1 || args.input_file.is_some()) {
+        usage(
+            "-o NAME names the file of a single URL; use -d DIR for a directory, or PATH in an input list",
+        );
+    }
     let mut config = config(&args.net, cancel.clone());
     config.force = args.force;
+    config.update = args.update;
     access(&args.access, &mut config)?;
     ensure_dir(&args.output_dir).context("unusable output directory")?;
     check_writable(&args.output_dir)?;
@@ -217,55 +243,96 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
     let shard = shard(&args.shards)?;
     let json = args.json.as_ref().map(|p| expand(p, shard));
     let timeline = args.timeline.as_ref().map(|p| expand(p, shard));
+    let json_on_stdout = json.as_deref() == Some(Path::new("-"));
+    let svg_on_stdout = timeline.as_deref() == Some(Path::new("-"));
+    if json_on_stdout && svg_on_stdout {
+        usage("--json - and --timeline - both want stdout; send one of them to a file");
+    }
     let urls: Vec<_> = args
         .urls
         .iter()
         .map(|u| {
             Ok(Spec {
                 sha256: sha256.clone(),
+                path: args.output.clone(),
                 ..Spec::url(u.as_str())
             })
         })
         .collect();
+    // How many files the bars count to, when it is known before the list is read.
+    let known = args.input_file.is_none().then_some(urls.len());
     let input = match &args.input_file {
         Some(path) => Some(open_input(path)?),
         None => None,
     };
+    let naming = Naming {
+        keep_paths: args.keep_paths,
+        content_disposition: args.content_disposition,
+    };
     // The list streams: it is read and planned while the first files download.
     let entries = Planner::new(&args.output_dir)
         .with_shard(shard)
+        .with_naming(naming)
         .stream(urls.into_iter().chain(input.into_iter().flatten()));
     if args.dry_run {
         return Ok(dry_run(entries, &args.output_dir));
     }
-    let downloader = Downloader::new(config)?;
-    let svg_on_stdout = timeline.as_deref() == Some(Path::new("-"));
-    let (mut out, mut err) = (text_out(svg_on_stdout), io::stderr());
-    let runs: Vec<Summary> = match args.mode {
-        ModeArg::Compare => {
-            // Compare runs the list twice: the one mode that keeps the whole plan.
-            let plan: Plan = entries.collect();
+    // Compare runs the list twice: the one mode that keeps the whole plan.
+    let (plan, entries): (Option<Plan>, _) = match args.mode {
+        ModeArg::Compare => (Some(entries.collect()), None),
+        _ => (None, Some(entries)),
+    };
+    let mut downloader = Downloader::new(config)?;
+    let bars = progress::target(args.progress, args.quiet).map(|target| {
+        multi.set_draw_target(target);
+        let files = match &plan {
+            Some(p) => Some(p.jobs.len() * 2),
+            None => known,
+        };
+        Arc::new(Bars::new(multi, files))
+    });
+    if let Some(bars) = &bars {
+        downloader = downloader.with_observer(progress::Watch(bars.clone()));
+    }
+    let stdout_taken = svg_on_stdout || json_on_stdout;
+    let above = |w| AboveBars::new(multi, w);
+    let (mut out, mut err) = (above(text_out(stdout_taken)), above(Box::new(io::stderr())));
+    let runs: Vec<Summary> = match (plan, entries) {
+        (Some(plan), _) => {
             let (serial, parallel) = downloader.compare(&plan, &mut out, &mut err, args.quiet);
             std::iter::once(serial).chain(parallel).collect()
         }
-        single => {
-            let mode = match single {
+        (None, entries) => {
+            let mode = match args.mode {
                 ModeArg::Serial => Mode::Serial,
                 _ => Mode::Parallel,
             };
             // A record per entry only for what is drawn or written from them: without a
             // report or a timeline, memory does not grow with the list.
-            let printer = Printer::new(text_out(svg_on_stdout), io::stderr(), args.quiet)
-                .records(json.is_some() || timeline.is_some());
+            let printer = Printer::new(
+                above(text_out(stdout_taken)),
+                above(Box::new(io::stderr())),
+                args.quiet,
+            )
+            .records(json.is_some() || timeline.is_some());
+            let entries = entries.into_iter().flatten();
             vec![downloader.run_stream_printed(entries, mode, printer)]
         }
     };
-    for s in &runs {
-        let mode = s.mode.map_or(String::new(), |m| format!("{m}: "));
-        let _ = writeln!(out, "{mode}{}", s.line());
+    if let Some(bars) = &bars {
+        bars.finish();
     }
-    if let [serial, parallel] = &runs[..] {
-        let _ = write!(out, "\n{}", compare_table(serial, parallel));
+    let failed: usize = runs.iter().map(|s| s.failed).sum();
+    let interrupted = cancel.load(Ordering::Relaxed);
+    // Quiet: cron mails whatever a job prints, so a run that went well prints nothing.
+    if !args.quiet || failed > 0 || interrupted {
+        for s in &runs {
+            let mode = s.mode.map_or(String::new(), |m| format!("{m}: "));
+            let _ = writeln!(out, "{mode}{}", s.line());
+        }
+        if let [serial, parallel] = &runs[..] {
+            let _ = write!(out, "\n{}", compare_table(serial, parallel));
+        }
     }
     if let Some(path) = &args.access.save_cookies {
         downloader
@@ -273,14 +340,18 @@ fn get(args: GetArgs, cancel: Arc<AtomicBool>) -> anyhow::Result<Exit> {
             .context("cannot save cookies")?;
     }
     if let Some(path) = &json {
-        write_json(path, &runs.iter().collect::<Vec<_>>(), shard)
-            .context("cannot write the JSON report")?;
+        let runs: Vec<&Summary> = runs.iter().collect();
+        if json_on_stdout {
+            write_stdout(json_text(&runs, shard).as_bytes())
+                .context("cannot write the JSON report")?;
+        } else {
+            write_json(path, &runs, shard).context("cannot write the JSON report")?;
+        }
     }
     if let Some(dest) = &timeline {
         write_timeline(dest, &runs.iter().collect::<Vec<_>>())?;
     }
-    let failed = runs.iter().map(|s| s.failed).sum();
-    Ok(Exit::of_run(failed, cancel.load(Ordering::Relaxed)))
+    Ok(Exit::of_run(failed, interrupted))
 }
 
 /// One fatal error for an output directory that cannot be written (a read-only mount, no
@@ -315,13 +386,15 @@ fn write_timeline(dest: &Path, runs: &[&Summary]) -> anyhow::Result<()> {
     if dest != Path::new("-") {
         return timeline::write_svg(dest, runs).context("cannot write the timeline");
     }
+    write_stdout(timeline::render(runs).as_bytes()).context("cannot write the timeline to stdout")
+}
+
+/// A document alone on stdout (`--timeline -`, `--json -`); a closed pipe is a normal end.
+fn write_stdout(doc: &[u8]) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(timeline::render(runs).as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match stdout.write_all(doc).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        written => written.context("cannot write the timeline to stdout"),
+        written => written,
     }
 }
 

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::fetch::partial::temp_paths;
-use crate::job::{Job, Plan, Rejected, Spec, normalize, resolve_user_path};
+use crate::job::{Job, Naming, Plan, Rejected, Spec, normalize, resolve_user_path};
 use crate::shard::Shard;
-use crate::url::{name_from_url, parse_url, redact, redact_str};
+use crate::url::{name_from_url, parse_url, path_from_url, redact, redact_str};
 
 /// One entry of a plan, as it streams out of a [`Planner`].
 #[derive(Debug)]
@@ -50,6 +50,7 @@ pub struct Planner {
     root: PathBuf,
     claims: Claims,
     shard: Option<Shard>,
+    naming: Naming,
 }
 
 impl Planner {
@@ -61,7 +62,15 @@ impl Planner {
             dir,
             claims: Claims::default(),
             shard: None,
+            naming: Naming::default(),
         }
+    }
+
+    /// Name files that have no PATH as `naming` says (`--keep-paths`,
+    /// `--content-disposition`).
+    pub fn with_naming(mut self, naming: Naming) -> Self {
+        self.naming = naming;
+        self
     }
 
     /// Keep only `shard`'s entries (duplicates are still detected over the whole list).
@@ -114,11 +123,21 @@ impl Planner {
             Ok(u) => u,
             Err(e) => return self.reject(origin.clone(), origin.as_bytes(), with_line(e)),
         };
+        let mirrors = match spec.mirrors.iter().map(|m| parse_url(m)).collect() {
+            Ok(m) => m,
+            Err(e) => return self.reject(origin.clone(), origin.as_bytes(), with_line(e)),
+        };
         let label = redact(&url);
-        let rel = spec
-            .path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(name_from_url(&url)));
+        let server_name = self.naming.content_disposition && spec.path.is_none();
+        let name = match &spec.path {
+            Some(p) => p.clone(),
+            None if self.naming.keep_paths => path_from_url(&url),
+            None => PathBuf::from(name_from_url(&url)),
+        };
+        let rel = match &spec.dir {
+            Some(d) => d.join(name),
+            None => name,
+        };
         let path = match resolve_user_path(&self.dir, &rel) {
             Ok(p) => p,
             Err(e) => return self.reject(label, origin.as_bytes(), with_line(e)),
@@ -138,6 +157,9 @@ impl Planner {
                 path,
                 sha256: spec.sha256,
                 origin,
+                mirrors,
+                headers: spec.headers,
+                server_name,
             })
         })
     }

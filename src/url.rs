@@ -99,6 +99,74 @@ pub fn name_from_url(url: &Url) -> String {
     safe_component(&decoded)
 }
 
+/// The URL's host and path as a relative path, as `wget -x` lays files out:
+/// `host[:port]/dir/…/name`, every component made safe as in [`name_from_url`].
+pub fn path_from_url(url: &Url) -> std::path::PathBuf {
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => DEFAULT_NAME.to_string(),
+    };
+    let mut path = std::path::PathBuf::from(safe_component(&host));
+    let segments: Vec<&str> = url.path_segments().map_or(Vec::new(), Iterator::collect);
+    if let Some((_, dirs)) = segments.split_last() {
+        for dir in dirs.iter().filter(|d| !d.is_empty()) {
+            path.push(safe_component(&percent_decode_str(dir).decode_utf8_lossy()));
+        }
+    }
+    path.push(name_from_url(url));
+    path
+}
+
+/// The file name a server gives in `Content-Disposition` (`filename*=UTF-8''…` preferred,
+/// else `filename="…"`), reduced to its last component and made safe as in
+/// [`name_from_url`]; `None` when it gives none that is usable.
+pub fn name_from_disposition(value: &str) -> Option<String> {
+    let mut plain = None;
+    let mut extended = None;
+    for part in value.split(';').map(str::trim) {
+        let Some((key, val)) = part.split_once('=') else {
+            continue;
+        };
+        match key.trim().to_ascii_lowercase().as_str() {
+            "filename*" => {
+                let mut pieces = val.trim().splitn(3, '\'');
+                let charset = pieces.next()?;
+                let encoded = pieces.nth(1)?;
+                if charset.eq_ignore_ascii_case("utf-8") {
+                    extended = percent_decode_str(encoded)
+                        .decode_utf8()
+                        .ok()
+                        .map(|c| c.into_owned());
+                }
+            }
+            "filename" => plain = Some(unquote(val.trim())),
+            _ => {}
+        }
+    }
+    let name = extended.or(plain)?;
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let safe = safe_component(last);
+    (safe != DEFAULT_NAME || last == DEFAULT_NAME).then_some(safe)
+}
+
+/// A quoted-string's content (`\x` stands for `x`), or the token as it is.
+fn unquote(v: &str) -> String {
+    let Some(inner) = v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return v.to_string();
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or(c)
+        } else {
+            c
+        });
+    }
+    out
+}
+
 fn safe_component(name: &str) -> String {
     let mut s: String = name
         .chars()
@@ -149,6 +217,40 @@ mod tests {
         assert_eq!(name("http://h/x/a%5cb"), "a_b");
         assert_eq!(name("http://h/x/a%00b%0a"), "a_b_");
         assert_eq!(name("http://h/%2fetc%2fpasswd"), "_etc_passwd");
+    }
+
+    #[test]
+    fn kept_paths_are_host_and_safe_segments() {
+        let p = |u: &str| path_from_url(&Url::parse(u).unwrap());
+        assert_eq!(
+            p("http://h/2023/data.csv"),
+            std::path::Path::new("h/2023/data.csv")
+        );
+        assert_eq!(
+            p("http://h:8080/a//b%2fc/"),
+            std::path::Path::new("h:8080/a/b_c/index.html")
+        );
+        // Dot segments, encoded or not, are resolved by the URL parser: nothing climbs.
+        assert_eq!(p("http://h/a/%2e%2e/%2E%2E/x"), std::path::Path::new("h/x"));
+    }
+
+    #[test]
+    fn disposition_names_are_safe_last_components() {
+        let n = name_from_disposition;
+        assert_eq!(
+            n("attachment; filename=\"r.csv\"").as_deref(),
+            Some("r.csv")
+        );
+        assert_eq!(
+            n("attachment; filename=\"x.bin\"; filename*=UTF-8''na%C3%AFve%20r.csv").as_deref(),
+            Some("naïve r.csv")
+        );
+        assert_eq!(
+            n("attachment; filename=\"../../etc/passwd\"").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(n("attachment; filename=\"..\"").as_deref(), None);
+        assert_eq!(n("inline").as_deref(), None);
     }
 
     #[test]

@@ -227,7 +227,7 @@ fn output_dir_is_created_when_missing() {
     let deep = env.path("x/y/z");
     let run = Run::from(
         std::process::Command::new(env!("CARGO_BIN_EXE_fetchpool"))
-            .args(["-o", deep.to_str().unwrap(), &server.url("/a")])
+            .args(["-d", deep.to_str().unwrap(), &server.url("/a")])
             .output()
             .unwrap(),
     );
@@ -290,13 +290,27 @@ fn json_report_has_records_and_totals() {
 }
 
 #[test]
-fn quiet_prints_only_errors_and_the_summary() {
+fn quiet_prints_errors_and_the_summary_when_something_failed() {
     let env = Env::new();
     let server = static_server(vec![("a", blob(10, 10))]);
     let run = env.run(&["-q", &server.url("/a"), &server.url("/b")]);
     run.code(1).stderr_has("HTTP 404");
     assert_eq!(run.stdout.lines().count(), 1, "{run}");
     assert!(run.stdout.starts_with("parallel: 1 ok"), "{run}");
+}
+
+#[test]
+fn quiet_prints_nothing_at_all_on_success() {
+    let env = Env::new();
+    let server = static_server(vec![("a", blob(11, 10)), ("b", blob(12, 10))]);
+    let run = env.run(&["-q", &server.url("/a"), &server.url("/b")]);
+    run.code(0);
+    assert_eq!(
+        (run.stdout.as_str(), run.stderr.as_str()),
+        ("", ""),
+        "{run}"
+    );
+    assert_file(&env.out().join("b"), &blob(12, 10));
 }
 
 #[test]

@@ -402,7 +402,7 @@ fn run_redirected(env: &Env, redirect: &str, args: &[&str]) -> Run {
     cmd.arg("-c")
         .arg(format!("exec \"$0\" \"$@\" {redirect}"))
         .arg(env!("CARGO_BIN_EXE_fetchpool"))
-        .arg("-o")
+        .arg("-d")
         .arg(env.out())
         .args(args)
         .env_remove("RUST_LOG");
@@ -418,7 +418,7 @@ fn a_closed_stdout_or_stderr_never_turns_the_exit_status_into_a_panic() {
     cmd.arg("-c")
         .arg("exec \"$0\" \"$@\" 2>&-")
         .arg(env!("CARGO_BIN_EXE_fetchpool"))
-        .args(["-o", &file, "http://h/x"]);
+        .args(["-d", &file, "http://h/x"]);
     Run::from(cmd.output().unwrap()).code(2);
 }
 
@@ -502,7 +502,7 @@ fn an_output_directory_that_cannot_be_written_is_one_fatal_error() {
     let server = static_server(vec![("a", blob(48, 10)), ("b", blob(49, 10))]);
     let run = Run::from(
         std::process::Command::new(env!("CARGO_BIN_EXE_fetchpool"))
-            .arg("-o")
+            .arg("-d")
             .arg(&dir)
             .args([server.url("/a"), server.url("/b")])
             .output()
@@ -522,7 +522,7 @@ fn no_cause_is_printed_twice() {
     let file = env.write("plain-file", "x");
     let run = Run::from(
         std::process::Command::new(env!("CARGO_BIN_EXE_fetchpool"))
-            .args(["-o", &file, "http://h/x"])
+            .args(["-d", &file, "http://h/x"])
             .output()
             .unwrap(),
     );

@@ -4,10 +4,15 @@ mod harness;
 
 mod cli;
 mod cookies;
+mod habits;
 mod hostile;
 mod interop_nginx;
 mod library;
+mod lists;
 mod logins;
+mod naming;
+mod polite;
+mod progress;
 mod promise;
 mod property;
 mod proxy;
@@ -15,8 +20,10 @@ mod resume;
 mod retry;
 mod review;
 mod shards;
+mod shell;
 mod signals;
 mod timeline;
 mod tls;
+mod update;
 
 use resume::get as resume_get;

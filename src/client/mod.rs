@@ -11,6 +11,7 @@ go; `absolute_form` how plain http reaches an HTTP proxy), `cookies` (the run's 
 mod absolute_form;
 pub(crate) mod auth;
 pub(crate) mod cookies;
+pub(crate) mod limits;
 pub(crate) mod proxy;
 pub(crate) mod tls;
 
@@ -52,6 +53,8 @@ pub(crate) struct Client {
     user_auth: Option<String>,
     netrc: Option<Arc<Netrc>>,
     insecure: bool,
+    /// Per-host slots and the run's byte budget, shared by every clone.
+    limits: limits::Limits,
 }
 
 impl Client {
@@ -113,7 +116,13 @@ impl Client {
                 .map(|u| auth::from_user_option(u.expose())),
             netrc,
             insecure: config.insecure,
+            limits: limits::Limits::new(config.max_per_host, config.limit_rate),
         })
+    }
+
+    /// The run's politeness limits (see [`limits`]).
+    pub(crate) fn limits(&self) -> &limits::Limits {
+        &self.limits
     }
 
     /// Write the run's cookies to `path` (cookies.txt format); returns how many.
@@ -142,10 +151,13 @@ impl Client {
 
     /// GET `url` with `extra` headers (Range, If-Range), following redirects under the policy
     /// above. Returns the response of the last hop, whatever its status.
-    pub(crate) fn get(
+    /// `own` are a job's own headers (an input list's `header=`), treated as the run's
+    /// headers are: secret ones and cookies sent to the URL's host only, none logged.
+    pub(crate) fn get_with(
         &self,
         url: &Url,
         extra: &[(&str, String)],
+        own: &[(String, String)],
     ) -> Result<Response<ureq::Body>, Error> {
         let origin_auth = self.origin_auth(url);
         let mut current = strip_userinfo(url);
@@ -163,7 +175,7 @@ impl Client {
                 req = req.config().proxy(proxy).build();
             }
             let mut cookies: Vec<String> = Vec::new();
-            for (name, value) in &self.headers {
+            for (name, value) in self.headers.iter().chain(own) {
                 let secret = SECRET_HEADERS.iter().any(|s| name.eq_ignore_ascii_case(s));
                 if name.eq_ignore_ascii_case("cookie") {
                     if on_origin {

@@ -102,6 +102,7 @@ fn copy(
     let url = dl.url.as_str();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut seen: u64 = 0;
+    let mut paced: u64 = 0;
     loop {
         if dl.stop.is_set() {
             return Err(dl.interrupted());
@@ -112,6 +113,12 @@ fn copy(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(body_error(url, e, body.gzip)),
         };
+        // The run's rate budget is spent on the bytes as they come off the wire.
+        let fresh = src.wire() - paced;
+        paced += fresh;
+        if !dl.limits.pace(fresh, dl.stop) {
+            return Err(dl.interrupted());
+        }
         if body.expected.is_some_and(|exp| src.wire() > exp) {
             return Err(Error::TooLong {
                 url: url.to_string(),

@@ -13,6 +13,7 @@ mod body;
 pub(crate) mod partial;
 mod protocol;
 pub(crate) mod retry;
+mod stamp;
 
 use std::fs;
 use std::io;
@@ -20,13 +21,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
+use crate::client::limits::{Limits, Slot};
 use crate::config::{Config, Stop};
 use crate::error::Error;
 use crate::job::Job;
 use crate::observe::Observer;
-use crate::url::strip_userinfo;
+use crate::url::{redact, strip_userinfo};
 use partial::{Partial, sha256_of};
 use protocol::transfer;
+use stamp::{Answer, Conditional, Version};
+use ureq::http::Response;
+use url::Url;
 
 /// How a successful download ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,15 +42,20 @@ pub enum Status {
     Resumed,
     /// The final file was already there; nothing was downloaded.
     AlreadyComplete,
+    /// Update mode: the server answered the conditional request with 304 Not Modified; the
+    /// file at the final path was kept, no body was sent.
+    Unchanged,
 }
 
 impl Status {
-    /// The status as a machine-readable key: `downloaded`, `resumed`, `already_complete`.
+    /// The status as a machine-readable key: `downloaded`, `resumed`, `already_complete`,
+    /// `unchanged`.
     pub fn key(self) -> &'static str {
         match self {
             Status::Downloaded => "downloaded",
             Status::Resumed => "resumed",
             Status::AlreadyComplete => "already_complete",
+            Status::Unchanged => "unchanged",
         }
     }
 }
@@ -56,6 +66,7 @@ impl std::fmt::Display for Status {
             Status::Downloaded => "downloaded",
             Status::Resumed => "resumed",
             Status::AlreadyComplete => "already complete",
+            Status::Unchanged => "unchanged",
         })
     }
 }
@@ -80,7 +91,9 @@ pub struct Outcome {
 /// One download under way: what each step of it (protocol, body) needs to know and tell.
 pub(crate) struct Download<'a> {
     pub job: &'a Job,
-    /// The URL, redacted, for messages.
+    /// The URL asked now: the job's, or one of its mirrors.
+    pub source: &'a Url,
+    /// That URL, redacted, for messages.
     pub url: String,
     pub stop: &'a Stop,
     pub observer: &'a dyn Observer,
@@ -90,6 +103,20 @@ pub(crate) struct Download<'a> {
     pub restarted: bool,
     /// Restarts in the current attempt (see `protocol::MAX_RESTARTS`).
     pub restarts: u32,
+    /// Update mode: what the file at the final path was downloaded as, for a conditional
+    /// request (sent only while nothing is on disk in the partial).
+    pub conditional: Option<Conditional>,
+    /// The server answered the conditional request with 304.
+    pub unchanged: bool,
+    /// The validators of the version the partial now holds, from the last response.
+    pub version: Version,
+    /// Update mode's first reply (not a 304), taken by the first exchange as its response,
+    /// and the host slot it holds.
+    pub pending: Option<(Response<ureq::Body>, Slot)>,
+    /// The server's file name (`Content-Disposition`), when the job takes it.
+    pub server_name: Option<String>,
+    /// The run's per-host slots and byte budget.
+    pub limits: &'a Limits,
 }
 
 impl Download<'_> {
@@ -122,23 +149,51 @@ pub(crate) fn fetch(
     if stop.is_set() {
         return Err(Error::Interrupted { url });
     }
-    if !force && let Some(size) = complete_file(job, &url)? {
-        return Ok(done(size, 0, Status::AlreadyComplete));
+    // Update mode checks a present file with the server; otherwise present means complete.
+    let present = if force {
+        None
+    } else {
+        complete_file(job, &url)?
+    };
+    if present.is_some() && !config.update {
+        return Ok(done(
+            present.unwrap_or_default(),
+            0,
+            Status::AlreadyComplete,
+        ));
+    }
+    let mut pending = None;
+    if let Some(size) = present
+        && no_partial(job)
+    {
+        observer.attempt(job, 1);
+        match stamp::ask(client, job, stop) {
+            Some(Answer::Unchanged) => {
+                log::debug!("{url}: 304 Not Modified; {} kept", job.path.display());
+                return Ok(done(size, 0, Status::Unchanged));
+            }
+            Some(Answer::Reply(resp, slot)) => pending = Some((resp, slot)),
+            None => {}
+        }
     }
     let mut partial = Partial::open(&job.path, &url, stop)?;
-    // Another run may have finished this file while we waited for its lock.
-    if !force
-        && partial.len == 0
-        && let Some(size) = complete_file(job, &url)?
-    {
-        partial.discard()?;
-        return Ok(done(size, 0, Status::AlreadyComplete));
+    let mut conditional = None;
+    if !force && partial.len == 0 {
+        // Another run may have finished (or updated) this file while we waited for its lock.
+        match complete_file(job, &url)? {
+            Some(size) if !config.update => {
+                partial.discard()?;
+                return Ok(done(size, 0, Status::AlreadyComplete));
+            }
+            Some(_) => conditional = Some(Conditional::of(&job.path, &job.url)),
+            None => {}
+        }
     }
-    let bare_url = strip_userinfo(&job.url).to_string();
-    let stale = partial
-        .meta
-        .as_ref()
-        .is_some_and(|m| m.url != bare_url || !m.resumable);
+    // A partial of another URL is stale; one of a mirror is continued only on exactly the
+    // same validators (protocol.rs).
+    let stale = partial.meta.as_ref().is_some_and(|m| {
+        !m.resumable || !job.sources().any(|u| strip_userinfo(u).as_str() == m.url)
+    });
     if config.force {
         // The user said so: whatever is in the partial, another tool's bytes included, goes.
         // (Compare mode's fresh downloads discard only what fetchpool itself wrote.)
@@ -153,12 +208,19 @@ pub(crate) fn fetch(
     }
     let mut dl = Download {
         job,
+        source: &job.url,
         url: url.clone(),
         stop,
         observer,
         received: 0,
         restarted: false,
         restarts: 0,
+        conditional,
+        unchanged: false,
+        version: Version::default(),
+        pending,
+        server_name: None,
+        limits: client.limits(),
     };
     if let Err(e) = fill(client, config, &mut dl, &mut partial) {
         // Keep a partial worth resuming; an empty or undecodable one is only litter.
@@ -167,6 +229,12 @@ pub(crate) fn fetch(
             let _ = partial.discard();
         }
         return Err(e);
+    }
+    if dl.unchanged {
+        partial.discard()?;
+        let size = complete_file(job, &url)?.unwrap_or_default();
+        log::debug!("{url}: 304 Not Modified; {} kept", job.path.display());
+        return Ok(done(size, 0, Status::Unchanged));
     }
     if let Some(expected) = &job.sha256 {
         let actual = partial.sha256()?;
@@ -180,52 +248,149 @@ pub(crate) fn fetch(
         }
     }
     let size = partial.len;
-    partial.finish(&job.path)?;
+    // The server's modification time, and what a later update asks with.
+    stamp::stamp(partial.file(), &dl.version, &job.url, &url);
     let status = if kept > 0 && !dl.restarted {
         Status::Resumed
     } else {
         Status::Downloaded
     };
-    Ok(done(size, dl.received, status))
+    let path = match dl.server_name.take() {
+        Some(name) => place_server_named(job, partial, &name, &url)?,
+        None => {
+            partial.finish(&job.path)?;
+            job.path.clone()
+        }
+    };
+    Ok(Outcome {
+        path,
+        ..done(size, dl.received, status)
+    })
+}
+
+/// `--content-disposition`: the complete file takes the server's name beside the planned
+/// path, unless a file has that name already. Then, when that file holds the same bytes
+/// (a rerun), the download is dropped and that file reported; otherwise the planned name
+/// (reserved for this job in the plan) is used and the clash logged. Never a replacement.
+fn place_server_named(
+    job: &Job,
+    mut partial: Partial,
+    name: &str,
+    url: &str,
+) -> Result<PathBuf, Error> {
+    let named = job.path.with_file_name(name);
+    if named == job.path {
+        partial.finish(&job.path)?;
+        return Ok(named);
+    }
+    if partial.finish_new(&named)? {
+        return Ok(named);
+    }
+    let same = fs::File::open(&named)
+        .and_then(sha256_of)
+        .is_ok_and(|theirs| partial.sha256().is_ok_and(|ours| ours == theirs));
+    if same {
+        partial.discard()?;
+        return Ok(named);
+    }
+    log::warn!(
+        "{url}: the server names it {name:?}, but {} exists; saved as {}",
+        named.display(),
+        job.path.display()
+    );
+    partial.finish(&job.path)?;
+    Ok(job.path.clone())
 }
 
 /// Bring the partial to the full file: attempts with backoff between them, each continuing
-/// from the bytes on disk.
-fn fill(
+/// from the bytes on disk. With mirrors, a failed source hands over to the next one at once;
+/// once every source has failed in a row, the usual backoff and retry count apply.
+fn fill<'a>(
     client: &Client,
     config: &Config,
-    dl: &mut Download,
+    dl: &mut Download<'a>,
     partial: &mut Partial,
 ) -> Result<(), Error> {
-    let mut attempt = 0;
+    let sources: Vec<&'a Url> = dl.job.sources().collect();
+    let (mut at, mut failed_in_row) = (0, 0);
+    // Update mode's first question, when its reply is pending, was attempt 1.
+    let (mut attempt, mut tries) = (0, u32::from(dl.pending.is_some()));
     loop {
         if dl.stop.is_set() {
             return Err(dl.interrupted());
         }
-        dl.observer.attempt(dl.job, attempt + 1);
-        match transfer(client, dl, partial) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_retryable() && attempt < config.retries => {
-                let wait = retry::backoff(
-                    attempt,
-                    config.retry_base,
-                    config.retry_cap,
-                    e.retry_after(),
-                );
-                dl.observer.retrying(dl.job, &e, wait);
-                attempt += 1;
-                log::debug!(
-                    "{e}; retry {attempt}/{} in {wait:?} from byte {}",
-                    config.retries,
-                    partial.len
-                );
-                if !retry::sleep(wait, dl.stop) {
-                    return Err(dl.interrupted());
+        // The slot is held for the whole exchange and given back before any backoff.
+        let slot = match dl.pending.as_mut().map(|(_, slot)| std::mem::take(slot)) {
+            Some(asked) => asked,
+            None => {
+                tries += 1;
+                dl.observer.attempt(dl.job, tries);
+                match dl.limits.slot(dl.source, dl.stop) {
+                    Some(s) => s,
+                    None => return Err(dl.interrupted()),
                 }
             }
-            Err(e) => return Err(e),
+        };
+        let result = transfer(client, dl, partial);
+        drop(slot);
+        let e = match result {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if sources.len() > 1 && another_source_may_help(&e) {
+            at = (at + 1) % sources.len();
+            dl.source = sources[at];
+            dl.url = redact(sources[at]);
+            failed_in_row += 1;
+            if failed_in_row < sources.len() {
+                log::debug!("{e}; trying mirror {}", dl.url);
+                continue;
+            }
+        }
+        failed_in_row = 0;
+        if !(e.is_retryable() && attempt < config.retries) {
+            return Err(e);
+        }
+        let wait = retry::backoff(
+            attempt,
+            config.retry_base,
+            config.retry_cap,
+            e.retry_after(),
+        );
+        dl.observer.retrying(dl.job, &e, wait);
+        attempt += 1;
+        log::debug!(
+            "{e}; retry {attempt}/{} in {wait:?} from byte {}",
+            config.retries,
+            partial.len
+        );
+        if !retry::sleep(wait, dl.stop) {
+            return Err(dl.interrupted());
         }
     }
+}
+
+/// Whether a failure is the source's (its status, its connection, what it sent), which
+/// another mirror may not share; not one of ours (the disk, a stop).
+fn another_source_may_help(e: &Error) -> bool {
+    e.is_retryable()
+        || matches!(
+            e,
+            Error::Status { .. }
+                | Error::Transport { .. }
+                | Error::Certificate { .. }
+                | Error::TooLong { .. }
+                | Error::BadContentRange { .. }
+                | Error::Decode { .. }
+                | Error::UnsupportedEncoding { .. }
+        )
+}
+
+/// Whether no `.part` sits beside the final path (update mode asks first only then: a partial
+/// is a newer version under way, continued by its own validators).
+fn no_partial(job: &Job) -> bool {
+    let part = partial::temp_paths(&job.path).part;
+    matches!(fs::symlink_metadata(part), Err(e) if e.kind() == io::ErrorKind::NotFound)
 }
 
 /// The size of the file at the final path when it counts as complete: it exists and, when a

@@ -270,6 +270,11 @@ impl Partial {
         Ok(())
     }
 
+    /// The open `.part`, for its timestamps and attributes.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// A reader over the bytes on disk, from the start.
     pub(crate) fn reader(&self) -> Result<impl Read + '_, Error> {
         // Writes are positional (`write_at`), so moving the descriptor's offset is harmless.
@@ -294,6 +299,42 @@ impl Partial {
             final_path.display()
         );
         self.remove_sidecar()
+    }
+
+    /// The complete file takes the name `final_path` only if nothing has that name yet
+    /// (`renameat2` with `RENAME_NOREPLACE`, atomic). `Ok(false)` when the name is taken or
+    /// the file system cannot promise that; the partial is then still here.
+    pub(crate) fn finish_new(&mut self, final_path: &Path) -> Result<bool, Error> {
+        let io = |e| Error::file(&self.url, final_path, e);
+        let cstr = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+        let (from, to) = match (cstr(&self.temps.part), cstr(final_path)) {
+            (Ok(f), Ok(t)) => (f, t),
+            _ => return Ok(false),
+        };
+        // SAFETY: two NUL-terminated paths relative to the current directory.
+        let rc = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::RENAME_NOREPLACE,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EEXIST | libc::EINVAL | libc::ENOSYS) => Ok(false),
+                _ => Err(io(e)),
+            };
+        }
+        log::debug!(
+            "renamed {} -> {}",
+            self.temps.part.display(),
+            final_path.display()
+        );
+        self.remove_sidecar()?;
+        Ok(true)
     }
 
     /// Delete the partial and its sidecar (their bytes are known to be wrong or useless).

@@ -13,10 +13,11 @@ use super::Download;
 use super::body::{Body, stream};
 use super::partial::{Meta, Partial};
 use super::retry;
+use super::stamp::{Conditional, Version};
 use crate::client::Client;
 use crate::error::Error;
-use crate::job::Job;
-use crate::url::strip_userinfo;
+use crate::url::{name_from_disposition, strip_userinfo};
+use url::Url;
 
 /// One request/response exchange, repeated while the server sends the file in pieces, that
 /// brings the partial to the full file, or fails. A reply that does not fit the bytes on disk
@@ -41,10 +42,33 @@ pub(super) fn transfer(
             if let Some(v) = partial.meta.as_ref().and_then(Meta::if_range) {
                 extra.push(("If-Range", v.to_string()));
             }
+        } else if let Some(asked) = dl.conditional.as_ref().and_then(Conditional::header) {
+            extra.push(asked);
         }
-        let resp = client.get(&job.url, &extra)?;
+        // Update mode's first reply stands for this exchange while nothing is on disk.
+        let resp = match dl.pending.take() {
+            Some((resp, _slot)) if have == 0 => resp,
+            _ => client.get_with(dl.source, &extra, &job.headers)?,
+        };
         let status = resp.status().as_u16();
+        if matches!(status, 200 | 206) {
+            if job.server_name
+                && let Some(name) =
+                    header(resp.headers(), "content-disposition").and_then(name_from_disposition)
+            {
+                dl.server_name = Some(name);
+            }
+            dl.version = Version {
+                etag: header(resp.headers(), "etag").map(str::to_string),
+                last_modified: header(resp.headers(), "last-modified").map(str::to_string),
+            };
+        }
         match status {
+            304 if have == 0 && dl.conditional.is_some() => {
+                log::debug!("{url}: 304 Not Modified");
+                dl.unchanged = true;
+                return Ok(());
+            }
             200 => {
                 if have > 0 {
                     restart_from_zero(
@@ -57,7 +81,7 @@ pub(super) fn transfer(
                 // ureq's own decoding is off, so this is the length of the bytes as sent.
                 let length = resp.body().content_length();
                 let total = if gzip { None } else { length };
-                let meta = meta_from(job, resp.headers(), total, !gzip);
+                let meta = meta_from(dl.source, resp.headers(), total, !gzip);
                 let body = Body {
                     skip: 0,
                     expected: length,
@@ -80,12 +104,14 @@ pub(super) fn transfer(
                     continue;
                 };
                 let length = last - first + 1;
-                let why = mismatch(partial, resp.headers(), first, last, total).or_else(|| {
-                    let n = resp.body().content_length().filter(|&n| n != length)?;
-                    Some(format!(
-                        "Content-Length {n} disagrees with Content-Range {raw:?}"
-                    ))
-                });
+                let why = mismatch(partial, resp.headers(), first, last, total)
+                    .or_else(|| other_mirror(partial, dl.source, resp.headers()))
+                    .or_else(|| {
+                        let n = resp.body().content_length().filter(|&n| n != length)?;
+                        Some(format!(
+                            "Content-Length {n} disagrees with Content-Range {raw:?}"
+                        ))
+                    });
                 if let Some(why) = why {
                     if have == 0 {
                         return Err(bad());
@@ -97,7 +123,7 @@ pub(super) fn transfer(
                 let total = total.or(partial.meta.as_ref().and_then(|m| m.total));
                 log::debug!("{url}: 206 {raw}, continuing at byte {have}");
                 if partial.meta.is_none() {
-                    partial.set_meta(meta_from(job, resp.headers(), total, true))?;
+                    partial.set_meta(meta_from(dl.source, resp.headers(), total, true))?;
                 }
                 let body = Body {
                     skip: have - first,
@@ -122,7 +148,8 @@ pub(super) fn transfer(
                 let changed = partial
                     .meta
                     .as_ref()
-                    .and_then(|m| validators_changed(m, resp.headers()));
+                    .and_then(|m| validators_changed(m, resp.headers()))
+                    .or_else(|| other_mirror(partial, dl.source, resp.headers()));
                 // Only a partial with our sidecar: another tool's bytes of the right length
                 // are not known to be the file (only a 206 that continues them says so).
                 let ours = partial.meta.is_some();
@@ -132,6 +159,12 @@ pub(super) fn transfer(
                     && changed.is_none()
                 {
                     log::debug!("{url}: 416 with total {have}: the partial is complete");
+                    if let Some(m) = &partial.meta {
+                        dl.version = Version {
+                            etag: m.etag.clone(),
+                            last_modified: m.last_modified.clone(),
+                        };
+                    }
                     return Ok(());
                 }
                 let why = changed.unwrap_or_else(|| {
@@ -202,6 +235,21 @@ fn mismatch(
     validators_changed(meta, headers)
 }
 
+/// Bytes that came from another mirror continue only when this source names the very same
+/// version: the same validators exactly, at least one of them present. Mirrors seldom share
+/// ETags, so this usually restarts: never a splice of two servers' maybe-different files.
+fn other_mirror(partial: &Partial, source: &Url, headers: &HeaderMap) -> Option<String> {
+    let meta = partial.meta.as_ref()?;
+    if meta.url == strip_userinfo(source).as_str() {
+        return None;
+    }
+    let (etag, modified) = (header(headers, "etag"), header(headers, "last-modified"));
+    let same = (etag.is_some() || modified.is_some())
+        && etag == meta.etag.as_deref()
+        && modified == meta.last_modified.as_deref();
+    (!same).then(|| "the partial came from another mirror with other validators".to_string())
+}
+
 /// Which validator both sides have and disagree on, if any: every one is compared.
 fn validators_changed(meta: &Meta, headers: &HeaderMap) -> Option<String> {
     if let (Some(now), Some(then)) = (header(headers, "etag"), &meta.etag)
@@ -231,9 +279,9 @@ fn gzipped(url: &str, headers: &HeaderMap) -> Result<bool, Error> {
     }
 }
 
-fn meta_from(job: &Job, headers: &HeaderMap, total: Option<u64>, resumable: bool) -> Meta {
+fn meta_from(source: &Url, headers: &HeaderMap, total: Option<u64>, resumable: bool) -> Meta {
     Meta {
-        url: strip_userinfo(&job.url).to_string(),
+        url: strip_userinfo(source).to_string(),
         etag: header(headers, "etag").map(str::to_string),
         last_modified: header(headers, "last-modified").map(str::to_string),
         total,

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::fetch::Outcome;
 use crate::timing::Timing;
 
-pub use json::write_json;
+pub use json::{json_text, write_json};
 pub use merge::{Merged, merge};
 pub use printer::Printer;
 pub use summary::{Record, Summary, compare_table, human_bytes};

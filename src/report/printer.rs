@@ -66,8 +66,10 @@ impl<W: Write, E: Write> Printer<W, E> {
                 summary.ok += 1;
                 summary.bytes += o.size;
                 summary.received += o.received;
-                if o.status == Status::AlreadyComplete {
-                    summary.already_complete += 1;
+                match o.status {
+                    Status::AlreadyComplete => summary.already_complete += 1,
+                    Status::Unchanged => summary.unchanged += 1,
+                    Status::Downloaded | Status::Resumed => {}
                 }
                 if !self.quiet {
                     let line = format!(
@@ -82,7 +84,8 @@ impl<W: Write, E: Write> Printer<W, E> {
                 }
                 Record {
                     url: o.url,
-                    path,
+                    // The file's real name (the server's, with --content-disposition).
+                    path: Some(o.path.display().to_string()),
                     bytes: o.size,
                     received: o.received,
                     elapsed: o.elapsed.as_secs_f64(),

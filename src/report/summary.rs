@@ -23,7 +23,7 @@ pub struct Record {
     pub received: u64,
     /// Seconds spent on it.
     pub elapsed: f64,
-    /// `downloaded`, `resumed`, `already_complete` or `failed`.
+    /// `downloaded`, `resumed`, `already_complete`, `unchanged` or `failed`.
     pub status: String,
     /// The error message of a failed entry.
     pub error: Option<String>,
@@ -44,6 +44,8 @@ pub struct Summary {
     pub ok: usize,
     /// Of those, files that were already complete.
     pub already_complete: usize,
+    /// Of those, files that update mode found unchanged on the server (304).
+    pub unchanged: usize,
     /// Entries that failed.
     pub failed: usize,
     /// Entries skipped because the run was interrupted.
@@ -76,10 +78,11 @@ impl Summary {
 
     /// The final line: counts, bytes, wall time and throughput.
     pub fn line(&self) -> String {
-        let mut s = format!(
-            "{} ok ({} already complete), {} failed",
-            self.ok, self.already_complete, self.failed
-        );
+        let mut s = format!("{} ok ({} already complete", self.ok, self.already_complete);
+        if self.unchanged > 0 {
+            s += &format!(", {} unchanged", self.unchanged);
+        }
+        s += &format!("), {} failed", self.failed);
         if self.not_started > 0 {
             s += &format!(", {} not started (interrupted)", self.not_started);
         }

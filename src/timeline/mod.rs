@@ -39,6 +39,7 @@ text{font:11px system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-se
 .downloaded{fill:#3b73b9}
 .resumed{fill:#2f9e59}
 .already_complete{fill:#aeb4bb}
+.unchanged{fill:#c8ccd2}
 .failed{fill:#d93a3a}
 .label{font-size:10px;fill:#fff;pointer-events:none}
 .label.dark{fill:#222}
@@ -48,10 +49,11 @@ text{font:11px system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-se
 ";
 
 /// The outcomes a bar can show, as (status key in the JSON report, legend text).
-const OUTCOMES: [(&str, &str); 4] = [
+const OUTCOMES: [(&str, &str); 5] = [
     ("downloaded", "downloaded"),
     ("resumed", "resumed"),
     ("already_complete", "already complete"),
+    ("unchanged", "unchanged"),
     ("failed", "failed"),
 ];
 

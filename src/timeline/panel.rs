@@ -260,7 +260,7 @@ fn draw_bar(lane: Group, bar: &Bar, w: usize, scale: &Scale, lane_top: f64, lane
     let fits = ((drawn - 5.0) / CHAR_PX).floor().max(0.0) as usize;
     match fitted(&label(one), fits) {
         Some(shown) if lane_h >= 14.0 => {
-            let class = if status == "already_complete" {
+            let class = if status == "already_complete" || status == "unchanged" {
                 "label dark"
             } else {
                 "label"

@@ -36,7 +36,7 @@ impl Env {
         self.dir.path().join(rel)
     }
 
-    /// The binary with `-o <scratch>/out` and no inherited RUST_LOG.
+    /// The binary with `-d <scratch>/out` and no inherited RUST_LOG.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_fetchpool"));
         c.current_dir(self.dir.path())
@@ -52,13 +52,13 @@ impl Env {
             .env_remove("NO_PROXY")
             .env_remove("SSL_CERT_FILE")
             .env_remove("SSL_CERT_DIR")
-            .arg("-o")
+            .arg("-d")
             .arg(self.out())
             .stdin(Stdio::null());
         c
     }
 
-    /// Run with `args` (after `-o out`) and collect everything.
+    /// Run with `args` (after `-d out`) and collect everything.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(self.cmd().args(args).output().expect("spawn fetchpool"))
     }

@@ -1,0 +1,172 @@
+/*!
+Update mode: what a downloaded file remembers about the version it is, and the question
+asked about it. Its modification time is the server's `Last-Modified` (as wget, and curl
+`-R`), and its ETag is kept in an extended attribute of the file itself,
+`user.fetchpool.etag`, so it can never collide with a user's file and moves with the file.
+Where the file system has no user attributes, the modification time alone carries the
+version (`If-Modified-Since`). The question goes out before any temporary file exists, so
+an unchanged file costs one request and no directory operation.
+*/
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::SystemTime;
+
+use ureq::http::Response;
+use url::Url;
+
+use crate::client::Client;
+use crate::client::limits::Slot;
+use crate::config::Stop;
+use crate::job::Job;
+use crate::url::strip_userinfo;
+
+/// The attribute's name; its value is `ETAG\nURL` (the URL without credentials), so an ETag
+/// is only ever sent back for the URL it came from.
+const ATTR: &str = "user.fetchpool.etag";
+
+/// The validators of the version a response carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Version {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// What to ask a server about a file already at its final path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Conditional {
+    /// The ETag the file was downloaded with (for this URL).
+    pub etag: Option<String>,
+    /// The file's modification time.
+    pub modified: Option<SystemTime>,
+}
+
+impl Conditional {
+    /// The validators of the file at `path` for `url`.
+    pub(crate) fn of(path: &Path, url: &Url) -> Conditional {
+        let bare = strip_userinfo(url).to_string();
+        let etag = read_attr(path).and_then(|v| {
+            let (etag, from) = v.split_once('\n')?;
+            (from == bare && !etag.is_empty()).then(|| etag.to_string())
+        });
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Conditional { etag, modified }
+    }
+
+    /// The request header that asks "send it only if it changed": `If-None-Match` when the
+    /// ETag is known (exact), else `If-Modified-Since` (to the second).
+    pub(crate) fn header(&self) -> Option<(&'static str, String)> {
+        match (&self.etag, self.modified) {
+            (Some(etag), _) => Some(("If-None-Match", etag.clone())),
+            (None, Some(t)) => Some(("If-Modified-Since", httpdate::fmt_http_date(t))),
+            (None, None) => None,
+        }
+    }
+}
+
+/// What the server said to the first conditional request.
+pub(crate) enum Answer {
+    /// 304: the file at the final path is the server's current version.
+    Unchanged,
+    /// Anything else: the reply (a new version's body, or an error status) for the
+    /// download to take as its first exchange, with the host slot it holds.
+    Reply(Response<ureq::Body>, Slot),
+}
+
+/// Ask whether `job`'s file (present at its final path, with no partial beside it) changed.
+/// `None` when the question could not be asked or failed on the way: the download then asks
+/// again, with its retries and mirrors.
+pub(crate) fn ask(client: &Client, job: &Job, stop: &Stop) -> Option<Answer> {
+    let asked = Conditional::of(&job.path, &job.url).header()?;
+    let slot = client.limits().slot(&job.url, stop)?;
+    match client.get_with(&job.url, &[asked], &job.headers) {
+        Ok(r) if r.status().as_u16() == 304 => Some(Answer::Unchanged),
+        Ok(r) => Some(Answer::Reply(r, slot)),
+        Err(e) => {
+            log::debug!("{e}; asking again with retries");
+            None
+        }
+    }
+}
+
+/// Give the complete partial `file` the server's modification time and record its ETag.
+/// Neither is part of the promise about the bytes: a failure is logged, not an error.
+pub(crate) fn stamp(file: &File, version: &Version, url: &Url, shown: &str) {
+    if let Some(t) = version
+        .last_modified
+        .as_deref()
+        .and_then(|lm| httpdate::parse_http_date(lm).ok())
+        && let Err(e) = file.set_modified(t)
+    {
+        log::debug!("{shown}: cannot set the modification time: {e}");
+    }
+    if let Some(etag) = &version.etag {
+        let value = format!("{etag}\n{}", strip_userinfo(url));
+        if let Err(e) = write_attr(file, &value) {
+            log::debug!("{shown}: ETag not kept ({e}); updates will use the modification time");
+        }
+    }
+}
+
+fn write_attr(file: &File, value: &str) -> std::io::Result<()> {
+    let name = CString::new(ATTR).expect("no NUL in the name");
+    // SAFETY: a valid descriptor, a NUL-terminated name, and a buffer with its length.
+    let rc = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn read_attr(path: &Path) -> Option<String> {
+    let name = CString::new(ATTR).ok()?;
+    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: NUL-terminated path and name, and a buffer with its length.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    buf.truncate(n);
+    String::from_utf8(buf).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_is_asked_before_the_modification_time() {
+        let t = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        let both = Conditional {
+            etag: Some("\"v1\"".into()),
+            modified: Some(t),
+        };
+        assert_eq!(both.header(), Some(("If-None-Match", "\"v1\"".into())));
+        let time = Conditional {
+            etag: None,
+            modified: Some(t),
+        };
+        assert_eq!(
+            time.header(),
+            Some(("If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT".into()))
+        );
+    }
+}

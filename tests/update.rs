@@ -1,0 +1,226 @@
+//! Update mode (-N): a present file is checked with a conditional request; 304 keeps it
+//! without a body, a new version replaces it only once complete; modification times follow
+//! Last-Modified.
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use fetchpool::server::{Fault, Reply, Request, Server};
+
+use crate::harness::*;
+
+/// One remote file whose content, validators and fault can change between runs.
+#[derive(Clone)]
+struct Remote {
+    content: Vec<u8>,
+    etag: Option<String>,
+    last_modified: &'static str,
+    fault: Fault,
+}
+
+fn server(remote: &Arc<Mutex<Remote>>) -> Server {
+    let remote = remote.clone();
+    Server::start(move |req: &Request| {
+        let r = remote.lock().unwrap().clone();
+        let same_tag = r.etag.is_some() && req.header("if-none-match") == r.etag.as_deref();
+        let same_time = req.header("if-modified-since") == Some(r.last_modified);
+        if same_tag || (r.etag.is_none() && same_time) {
+            return Reply::status(304);
+        }
+        Reply::file(req, &r.content, r.etag.as_deref(), Some(r.last_modified)).fault(r.fault)
+    })
+    .expect("server")
+}
+
+const MONDAY: &str = "Mon, 03 Mar 2025 10:00:00 GMT";
+const TUESDAY: &str = "Tue, 04 Mar 2025 10:00:00 GMT";
+
+fn mtime(path: &std::path::Path) -> SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+fn remote(seed: usize, etag: Option<&str>, lm: &'static str) -> Arc<Mutex<Remote>> {
+    Arc::new(Mutex::new(Remote {
+        content: blob(seed, 50_000),
+        etag: etag.map(str::to_string),
+        last_modified: lm,
+        fault: Fault::Normal,
+    }))
+}
+
+#[test]
+fn an_unchanged_file_gets_a_304_and_no_body() {
+    let env = Env::new();
+    let remote = remote(80, Some("\"one\""), MONDAY);
+    let server = server(&remote);
+    let url = server.url("/daily.csv");
+    env.run(&[&url]).code(0);
+    let file = env.out().join("daily.csv");
+    assert_eq!(mtime(&file), httpdate::parse_http_date(MONDAY).unwrap());
+
+    let run = env.run(&["-N", "--json", "r.json", &url]);
+    run.code(0)
+        .stdout_has("(unchanged)")
+        .stdout_has("1 unchanged");
+    let asked = hits(&server, "/daily.csv");
+    assert_eq!(asked.len(), 2);
+    assert_eq!(asked[1].header("if-none-match"), Some("\"one\""));
+    assert_file(&file, &blob(80, 50_000));
+    assert_eq!(env.listing(), ["daily.csv"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("r.json")).unwrap()).unwrap();
+    let rec = &report["runs"][0]["files"][0];
+    assert_eq!(
+        (&rec["status"], &rec["received"]),
+        (&"unchanged".into(), &0.into())
+    );
+}
+
+#[test]
+fn without_update_a_present_file_is_not_asked_about() {
+    let env = Env::new();
+    let remote = remote(81, Some("\"one\""), MONDAY);
+    let server = server(&remote);
+    let url = server.url("/daily.csv");
+    env.run(&[&url]).code(0);
+    remote.lock().unwrap().content = blob(82, 50_000);
+    env.run(&[&url]).code(0).stdout_has("already complete");
+    assert_eq!(hits(&server, "/daily.csv").len(), 1);
+    assert_file(&env.out().join("daily.csv"), &blob(81, 50_000));
+}
+
+#[test]
+fn a_changed_file_is_replaced_with_the_new_bytes_and_time() {
+    let env = Env::new();
+    let remote = remote(83, Some("\"one\""), MONDAY);
+    let server = server(&remote);
+    let url = server.url("/daily.csv");
+    env.run(&[&url]).code(0);
+    {
+        let mut r = remote.lock().unwrap();
+        r.content = blob(84, 70_000);
+        r.etag = Some("\"two\"".into());
+        r.last_modified = TUESDAY;
+    }
+    env.run(&["--update", &url])
+        .code(0)
+        .stdout_has("(downloaded)");
+    let file = env.out().join("daily.csv");
+    assert_file(&file, &blob(84, 70_000));
+    assert_eq!(mtime(&file), httpdate::parse_http_date(TUESDAY).unwrap());
+    assert_eq!(env.listing(), ["daily.csv"]);
+    // The next update sends the new version's ETag, and is told nothing changed.
+    env.run(&["--timestamping", &url])
+        .code(0)
+        .stdout_has("(unchanged)");
+    let asked = hits(&server, "/daily.csv");
+    assert_eq!(asked[2].header("if-none-match"), Some("\"two\""));
+}
+
+#[test]
+fn a_new_version_cut_short_never_touches_the_old_file() {
+    let env = Env::new();
+    let remote = remote(85, Some("\"one\""), MONDAY);
+    let server = server(&remote);
+    let url = server.url("/daily.csv");
+    env.run(&[&url]).code(0);
+    {
+        let mut r = remote.lock().unwrap();
+        r.content = blob(86, 60_000);
+        r.etag = Some("\"two\"".into());
+        r.last_modified = TUESDAY;
+        r.fault = Fault::CutAfter(20_000);
+    }
+    env.run(&["-N", "--retries", "0", &url]).code(1);
+    let file = env.out().join("daily.csv");
+    assert_file(&file, &blob(85, 50_000));
+    assert_eq!(mtime(&file), httpdate::parse_http_date(MONDAY).unwrap());
+    // The next run continues the new version from the partial and replaces the file.
+    remote.lock().unwrap().fault = Fault::Normal;
+    env.run(&["-N", &url]).code(0).stdout_has("(resumed)");
+    assert_file(&file, &blob(86, 60_000));
+    assert_eq!(env.listing(), ["daily.csv"]);
+}
+
+#[test]
+fn without_an_etag_the_modification_time_is_asked_about() {
+    let env = Env::new();
+    let remote = remote(87, None, MONDAY);
+    let server = server(&remote);
+    let url = server.url("/plain.txt");
+    env.run(&[&url]).code(0);
+    env.run(&["-N", &url]).code(0).stdout_has("(unchanged)");
+    let asked = hits(&server, "/plain.txt");
+    assert_eq!(asked[1].header("if-modified-since"), Some(MONDAY));
+    assert_eq!(asked[1].header("if-none-match"), None);
+    // A newer upstream file: the time no longer matches and the new bytes come.
+    {
+        let mut r = remote.lock().unwrap();
+        r.content = blob(88, 40_000);
+        r.last_modified = TUESDAY;
+    }
+    env.run(&["-N", &url]).code(0).stdout_has("(downloaded)");
+    assert_file(&env.out().join("plain.txt"), &blob(88, 40_000));
+}
+
+#[test]
+fn nginx_answers_an_update_with_304_then_sends_a_new_version() {
+    let env = Env::new();
+    let root = env.path("www");
+    std::fs::create_dir_all(&root).unwrap();
+    let upstream = root.join("report.csv");
+    let set = |data: &[u8], when: &str| {
+        std::fs::write(&upstream, data).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(&upstream)
+            .unwrap();
+        f.set_modified(httpdate::parse_http_date(when).unwrap())
+            .unwrap();
+    };
+    set(&blob(89, 30_000), MONDAY);
+    let nginx = crate::harness::nginx::Nginx::start(&root);
+    let url = nginx.url("/report.csv");
+    env.run(&[&url]).code(0);
+    let file = env.out().join("report.csv");
+    assert_eq!(mtime(&file), httpdate::parse_http_date(MONDAY).unwrap());
+    env.run(&["-N", &url]).code(0).stdout_has("(unchanged)");
+    set(&blob(90, 45_000), TUESDAY);
+    env.run(&["-N", &url]).code(0).stdout_has("(downloaded)");
+    assert_file(&file, &blob(90, 45_000));
+    assert_eq!(mtime(&file), httpdate::parse_http_date(TUESDAY).unwrap());
+    let statuses: Vec<String> = nginx
+        .requests()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["200", "304", "200"]);
+}
+
+#[test]
+fn an_update_question_answered_503_is_asked_again_and_changes_nothing() {
+    let env = Env::new();
+    let data = blob(91, 20_000);
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (d, n) = (data.clone(), asked.clone());
+    let server = Server::start(move |req: &Request| {
+        if req.header("if-none-match").is_some() {
+            // The first question meets a busy server; the second is answered.
+            if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return Reply::status(503).header("Retry-After", "0");
+            }
+            return Reply::status(304);
+        }
+        Reply::file(req, &d, Some("\"one\""), Some(MONDAY))
+    })
+    .unwrap();
+    let url = server.url("/f");
+    env.run(&[&url]).code(0);
+    let run = env.run(&["-N", "--json", "r.json", &url]);
+    run.code(0).stdout_has("(unchanged)");
+    assert_file(&env.out().join("f"), &data);
+    assert_eq!(env.listing(), ["f"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("r.json")).unwrap()).unwrap();
+    assert_eq!(report["runs"][0]["files"][0]["attempts"], 2);
+}
