@@ -156,22 +156,57 @@ pub fn parse_input(reader: impl BufRead, name: &Path) -> Result<Vec<Result<Spec,
 /// `name`.
 pub fn read_input<R: BufRead>(reader: R, name: &Path) -> Input<R> {
     Input {
-        lines: reader.split(b'\n'),
+        reader,
         name: name.to_path_buf(),
         lineno: 0,
         failed: false,
         held: None,
+        ready: None,
     }
 }
 
 /// The specs of an input file, read lazily: see [`read_input`].
 pub struct Input<R> {
-    lines: std::io::Split<R>,
+    reader: R,
     name: PathBuf,
     lineno: usize,
     failed: bool,
     /// The last spec read, held back while indented option lines below it may follow.
     held: Option<Result<Spec, Error>>,
+    /// Whether a line can be read without waiting (see [`Input::streamed`]).
+    ready: Option<Ready<R>>,
+}
+
+/// See [`Input::streamed`].
+type Ready<R> = Box<dyn FnMut(&R) -> bool + Send>;
+
+impl<R> Input<R> {
+    /// For a list still being written (a pipe): `ready` says whether reading the next line
+    /// would not wait. A spec is held back for option lines below it only while they can
+    /// already be read, so that its download never waits for the writer; an aria2c option
+    /// line must then arrive together with its URL line. Without this, the next line is
+    /// always awaited (right for a file).
+    pub fn streamed(mut self, ready: impl FnMut(&R) -> bool + Send + 'static) -> Self {
+        self.ready = Some(Box::new(ready));
+        self
+    }
+
+    fn next_line(&mut self) -> Option<std::io::Result<Vec<u8>>>
+    where
+        R: BufRead,
+    {
+        let mut raw = Vec::new();
+        match self.reader.read_until(b'\n', &mut raw) {
+            Ok(0) => None,
+            Ok(_) => {
+                if raw.last() == Some(&b'\n') {
+                    raw.pop();
+                }
+                Some(Ok(raw))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
 }
 
 impl<R: BufRead> Iterator for Input<R> {
@@ -179,7 +214,13 @@ impl<R: BufRead> Iterator for Input<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.failed {
-            let raw = match self.lines.next() {
+            if self.held.is_some()
+                && let Some(ready) = &mut self.ready
+                && !ready(&self.reader)
+            {
+                return self.held.take();
+            }
+            let raw = match self.next_line() {
                 Some(Ok(raw)) => raw,
                 Some(Err(e)) => {
                     self.failed = true;

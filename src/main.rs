@@ -10,7 +10,7 @@ mod peers;
 mod progress;
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -422,18 +422,40 @@ fn dry_run(entries: impl Iterator<Item = Planned>, dir: &Path) -> Exit {
 
 /// The input file as a stream of specs. A file that cannot be opened or read at all (a
 /// directory) is a fatal error here; one that fails later is a failed entry naming it.
-fn open_input(path: &Path) -> anyhow::Result<fetchpool::job::Input<Box<dyn BufRead + Send>>> {
-    let (mut reader, name): (Box<dyn BufRead + Send>, &Path) = if path == Path::new("-") {
-        (Box::new(BufReader::new(io::stdin())), Path::new("<stdin>"))
+fn open_input(
+    path: &Path,
+) -> anyhow::Result<fetchpool::job::Input<BufReader<Box<dyn Read + Send>>>> {
+    let stdin = path == Path::new("-");
+    let (source, name): (Box<dyn Read + Send>, &Path) = if stdin {
+        (Box::new(io::stdin()), Path::new("<stdin>"))
     } else {
         let file = File::open(path)
             .with_context(|| format!("cannot read input file {}", path.display()))?;
-        (Box::new(BufReader::new(file)), path)
+        (Box::new(file), path)
     };
+    let mut reader = BufReader::new(source);
     reader
         .fill_buf()
         .with_context(|| format!("cannot read input file {}", path.display()))?;
-    Ok(read_input(reader, name))
+    let input = read_input(reader, name);
+    // A file is read at once; stdin may be a list still being written.
+    Ok(if stdin {
+        input.streamed(|r: &BufReader<_>| !r.buffer().is_empty() || stdin_ready())
+    } else {
+        input
+    })
+}
+
+/// Whether reading stdin would return at once (data or end of file), without waiting.
+fn stdin_ready() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, its count, and a zero timeout.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n > 0
 }
 
 /// `--shard`: as given, or from the array scheduler's environment.

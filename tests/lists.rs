@@ -151,3 +151,32 @@ fn a_partial_restarts_on_a_mirror_with_another_etag() {
     assert!(stdout.contains("(downloaded)"), "{stdout}");
     assert!(!hits(&b, "/f").is_empty());
 }
+
+#[test]
+fn an_aria2_list_piped_to_stdin_keeps_its_options() {
+    use std::io::Write;
+    let env = Env::new();
+    let server = static_server(vec![("a", blob(109, 100)), ("b", blob(110, 100))]);
+    let list = format!(
+        "{}\n  out=one.bin\n{}\n  out=two.bin\n",
+        server.url("/a"),
+        server.url("/b")
+    );
+    let mut child = env
+        .cmd()
+        .args(["-i", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    Run::from(child.wait_with_output().unwrap()).code(0);
+    assert_file(&env.out().join("one.bin"), &blob(109, 100));
+    assert_file(&env.out().join("two.bin"), &blob(110, 100));
+}
