@@ -229,23 +229,29 @@ struct Locator {
 const DIRS_KEPT: usize = 4096;
 
 impl Locator {
+    /// Where `path` really is: its directory resolved, and a link at the file followed.
     fn locate(&mut self, path: &Path) -> PathBuf {
+        let real = self.place(path);
+        // A link at the file itself names the file it points to.
+        match std::fs::symlink_metadata(&real) {
+            Ok(m) if m.is_symlink() => std::fs::canonicalize(&real).unwrap_or(real),
+            _ => real,
+        }
+    }
+
+    /// `path` in its resolved directory. Enough for a temporary: fetchpool never follows a
+    /// link there (a planted one makes that download fail), so one is not looked for.
+    fn place(&mut self, path: &Path) -> PathBuf {
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
             return path.to_path_buf();
         };
         if self.dirs.len() >= DIRS_KEPT && !self.dirs.contains_key(dir) {
             self.dirs.clear();
         }
-        let real = self
-            .dirs
+        self.dirs
             .entry(dir.to_path_buf())
             .or_insert_with(|| real_dir(dir))
-            .join(name);
-        // A link at the file itself names the file it points to.
-        match std::fs::symlink_metadata(&real) {
-            Ok(m) if m.is_symlink() => std::fs::canonicalize(&real).unwrap_or(real),
-            _ => real,
-        }
+            .join(name)
     }
 }
 
@@ -313,8 +319,8 @@ impl Claims {
         let file = self.locator.locate(path);
         let temps = temp_paths(path);
         let (part, meta) = (
-            self.locator.locate(&temps.part),
-            self.locator.locate(&temps.meta),
+            self.locator.place(&temps.part),
+            self.locator.place(&temps.meta),
         );
         for taken in [&file, &part, &meta] {
             if let Some(o) = self.holder(taken) {
