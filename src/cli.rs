@@ -259,6 +259,17 @@ pub struct NetArgs {
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
 
+    /// Fetch a large file as up to N ranges at once, on the same pool: its ranges are taken
+    /// by workers with no file left to start, and a free worker takes over half of the
+    /// largest range still running. Only when the server honours Range, gives the length
+    /// and sends the file unencoded; otherwise one stream.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub split: u16,
+
+    /// Smallest range a split file is cut into (bytes, or with a K/M/G suffix).
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
+    pub min_split_size: u64,
+
     /// Retries after a failed attempt (network errors, truncated bodies, 408/429/5xx).
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retries: u32,

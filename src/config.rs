@@ -16,6 +16,13 @@ use crate::error::Error;
 pub struct Config {
     /// Worker threads of the parallel pool (at least 1).
     pub jobs: usize,
+    /// Ranges one file may be fetched as at once (`--split`): 1 is one stream per file. A
+    /// file is split only on the parallel pool, when its length is known, its server honours
+    /// Range and sends it unencoded; its ranges are jobs of the same pool, taken when no file
+    /// waits, and a free worker takes over half of the largest remaining range.
+    pub split: usize,
+    /// No range of a split file is made smaller than this many bytes (`--min-split-size`).
+    pub min_split_size: u64,
     /// Extra attempts after the first one for retryable failures.
     pub retries: u32,
     /// Connect timeout and idle-read timeout: a server that sends nothing for this long fails.
@@ -130,6 +137,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             jobs: default_jobs(),
+            split: 1,
+            min_split_size: 4 * 1024 * 1024,
             retries: 3,
             timeout: Duration::from_secs(30),
             headers: Vec::new(),

@@ -108,4 +108,4 @@ pub use shard::Shard;
 /// The channel crate of [`Downloader::run`], so that `fetchpool::channel::unbounded()` is all
 /// an embedding program needs.
 pub use crossbeam_channel as channel;
-pub use timing::Timing;
+pub use timing::{Segment, Timing};

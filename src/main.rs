@@ -163,6 +163,8 @@ fn config(net: &NetArgs, cancel: Arc<AtomicBool>) -> Config {
     Config {
         jobs: net.jobs.map_or(defaults.jobs, usize::from),
         retries: net.retries,
+        split: net.split.into(),
+        min_split_size: net.min_split_size,
         timeout: net.timeout,
         headers,
         user_agent: net.user_agent.clone().unwrap_or(defaults.user_agent),

@@ -1,11 +1,12 @@
 /*!
 When each entry ran: start and end as offsets from the start of its run, the worker it ran
-on, and its attempts. It travels with every [`crate::Report`], so the printer, the JSON report
+on, its attempts, and for a split download each segment (which worker fetched which range
+when), so the timeline can draw one file across several lanes. It travels with every [`crate::Report`], so the printer, the JSON report
 and the timeline picture draw from the same numbers, and an embedding program can draw its own.
 */
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -29,6 +30,56 @@ pub struct Timing {
     /// Offsets from the start of the run where an attempt failed and was retried.
     #[serde(serialize_with = "all_secs")]
     pub retried_at: Vec<Duration>,
+    /// The ranges of a split download, each as one worker fetched it (the entry's own
+    /// worker included); empty when the file came over one stream.
+    pub segments: Vec<Segment>,
+}
+
+/// One range of a split file, fetched by one worker over one connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Segment {
+    /// From the start of the run to the moment the worker took the range.
+    #[serde(serialize_with = "secs")]
+    pub start: Duration,
+    /// From the start of the run to the moment it let go of it.
+    #[serde(serialize_with = "secs")]
+    pub end: Duration,
+    /// The worker (pool thread index).
+    pub worker: usize,
+    /// The first byte of the file it wrote.
+    pub from: u64,
+    /// The byte after the last one it wrote.
+    pub to: u64,
+}
+
+/// Where the segments of one file are written down as they end, by whichever worker ran
+/// them; the file's [`Clock`] turns them into [`Segment`]s.
+#[derive(Debug, Default)]
+pub(crate) struct SegmentLog(Mutex<Vec<Span>>);
+
+/// A segment as logged: the worker, its instants and its bytes.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    worker: usize,
+    start: Instant,
+    end: Instant,
+    from: u64,
+    to: u64,
+}
+
+impl SegmentLog {
+    /// `worker` wrote bytes `from..to` between `start` and now.
+    pub(crate) fn add(&self, worker: usize, start: Instant, from: u64, to: u64) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(Span {
+                worker,
+                start,
+                end: Instant::now(),
+                from,
+                to,
+            });
+        }
+    }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -48,6 +99,7 @@ pub(crate) struct Clock<'a> {
     inner: &'a dyn Observer,
     attempts: AtomicU32,
     retried_at: Mutex<Vec<Duration>>,
+    segments: Arc<SegmentLog>,
 }
 
 impl<'a> Clock<'a> {
@@ -60,12 +112,34 @@ impl<'a> Clock<'a> {
             inner,
             attempts: AtomicU32::new(0),
             retried_at: Mutex::new(Vec::new()),
+            segments: Arc::default(),
         }
+    }
+
+    /// Where the job's segments are logged, if it splits.
+    pub(crate) fn segments(&self) -> &Arc<SegmentLog> {
+        &self.segments
     }
 
     /// The job's result is known: its timing.
     pub(crate) fn stop(self) -> Timing {
+        let since = |at: Instant| at.saturating_duration_since(self.origin);
+        let mut segments: Vec<Segment> = match self.segments.0.lock() {
+            Ok(v) => v
+                .iter()
+                .map(|s| Segment {
+                    start: since(s.start),
+                    end: since(s.end),
+                    worker: s.worker,
+                    from: s.from,
+                    to: s.to,
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        segments.sort_by_key(|s| (s.start, s.from));
         Timing {
+            segments,
             start: self.start,
             end: self.origin.elapsed(),
             worker: self.worker,

@@ -22,6 +22,7 @@ mod review;
 mod shards;
 mod shell;
 mod signals;
+mod split;
 mod timeline;
 mod tls;
 mod update;

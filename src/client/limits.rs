@@ -64,6 +64,25 @@ impl Limits {
         }
     }
 
+    /// A free slot on `url`'s host now, or `None` without waiting (a helper of a split
+    /// download, which must not wait while the file's owner holds a slot of its own).
+    pub(crate) fn try_slot(&self, url: &Url) -> Option<Slot> {
+        let Some(hosts) = &self.hosts else {
+            return Some(Slot(None));
+        };
+        let key = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(0)
+        );
+        let mut busy = hosts.busy.lock().unwrap_or_else(|e| e.into_inner());
+        let n = busy.entry(key.clone()).or_insert(0);
+        (*n < hosts.max).then(|| {
+            *n += 1;
+            Slot(Some((hosts.clone(), key)))
+        })
+    }
+
     /// Account for `bytes` taken off the wire, waiting as long as the run's rate requires;
     /// `false` when stopped while waiting.
     pub(crate) fn pace(&self, bytes: u64, stop: &Stop) -> bool {

@@ -1,7 +1,8 @@
 /*!
 One response body into the partial: counted as it comes off the wire (the lengths servers
 announce are lengths of the bytes as sent), decoded when it is gzip, checked against the
-announced length at both ends, and written at the partial's end.
+announced length at both ends, and handed to a [`Sink`]: the partial's end, or one range of
+a split download (which may stop taking bytes before the body ends).
 */
 
 use std::io::{self, Read};
@@ -54,6 +55,34 @@ impl<R: Read> Source for MultiGzDecoder<Counted<R>> {
     }
 }
 
+/// Where the bytes of a body go.
+pub(super) trait Sink {
+    /// Take `buf`, the next bytes of the file; `whole` says that the body has arrived
+    /// entirely with them. Returns how many bytes were taken: fewer than `buf.len()` means
+    /// the sink is full, and the body stops there.
+    fn put(&mut self, buf: &[u8], whole: bool) -> Result<usize, Error>;
+}
+
+/// The partial's end, with the validators of a version not yet recorded.
+struct Append<'a> {
+    partial: &'a mut Partial,
+    meta: Option<Meta>,
+    gzip: bool,
+}
+
+impl Sink for Append<'_> {
+    fn put(&mut self, buf: &[u8], whole: bool) -> Result<usize, Error> {
+        // A decoded body always gets its sidecar: it says "never resume these bytes".
+        if let Some(m) = self.meta.take()
+            && (self.gzip || !whole)
+        {
+            self.partial.set_meta(m)?;
+        }
+        self.partial.append(buf)?;
+        Ok(buf.len())
+    }
+}
+
 /// Copy one body into the partial. A body shorter than announced is an error and its bytes
 /// stay on disk; one longer than announced is an error and what it wrote is taken back.
 ///
@@ -68,37 +97,54 @@ pub(super) fn stream(
     meta: Option<Meta>,
     dl: &mut Download,
 ) -> Result<(), Error> {
+    let start = partial.len;
+    let gzip = body.gzip;
+    let mut sink = Append {
+        partial,
+        meta,
+        gzip,
+    };
+    let result = stream_into(resp, &mut sink, body, dl);
+    if let Err(Error::TooLong { .. }) = &result {
+        partial.truncate(start)?;
+    }
+    result.map(|_| ())
+}
+
+/// Copy one body into `sink`, every chunk through the same loop (cancellation, counting,
+/// progress). Returns true when the sink filled up before the body ended (the rest of the
+/// body is left unread and its connection is not reused).
+pub(super) fn stream_into(
+    resp: Response<ureq::Body>,
+    sink: &mut dyn Sink,
+    body: Body,
+    dl: &mut Download,
+) -> Result<bool, Error> {
     let wire = Counted {
         inner: resp.into_body().into_reader(),
         count: 0,
     };
-    let start = partial.len;
     // Bytes off the wire are counted once the body is done with: a decoder reads ahead (its
     // header, as soon as it is made) of what it hands out.
-    let result = if body.gzip {
+    if body.gzip {
         let mut src = MultiGzDecoder::new(wire);
-        let r = copy(&mut src, partial, &body, meta, dl);
+        let r = copy(&mut src, sink, &body, dl);
         dl.received += src.wire();
         r
     } else {
         let mut src = wire;
-        let r = copy(&mut src, partial, &body, meta, dl);
+        let r = copy(&mut src, sink, &body, dl);
         dl.received += src.wire();
         r
-    };
-    if let Err(Error::TooLong { .. }) = &result {
-        partial.truncate(start)?;
     }
-    result
 }
 
 fn copy(
     src: &mut impl Source,
-    partial: &mut Partial,
+    sink: &mut dyn Sink,
     body: &Body,
-    mut meta: Option<Meta>,
     dl: &mut Download,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let url = dl.url.as_str();
     let mut buf = vec![0u8; BUF_SIZE];
     let mut seen: u64 = 0;
@@ -127,14 +173,12 @@ fn copy(
         }
         let drop = body.skip.saturating_sub(seen).min(n as u64) as usize;
         seen += n as u64;
-        // A decoded body always gets its sidecar: it says "never resume these bytes".
-        if let Some(m) = meta.take()
-            && (body.gzip || body.expected != Some(src.wire()))
-        {
-            partial.set_meta(m)?;
+        let whole = !body.gzip && body.expected == Some(src.wire());
+        let taken = sink.put(&buf[drop..n], whole)?;
+        dl.observer.progressed(dl.job, taken as u64);
+        if taken < n - drop {
+            return Ok(true);
         }
-        partial.append(&buf[drop..n])?;
-        dl.observer.progressed(dl.job, (n - drop) as u64);
     }
     match body.expected {
         Some(exp) if src.wire() < exp => Err(Error::Truncated {
@@ -142,7 +186,7 @@ fn copy(
             got: src.wire(),
             expected: exp,
         }),
-        _ => Ok(()),
+        _ => Ok(false),
     }
 }
 

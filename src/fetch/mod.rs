@@ -13,6 +13,7 @@ mod body;
 pub(crate) mod partial;
 mod protocol;
 pub(crate) mod retry;
+pub(crate) mod split;
 mod stamp;
 
 use std::fs;
@@ -29,6 +30,7 @@ use crate::observe::Observer;
 use crate::url::{redact, strip_userinfo};
 use partial::{Partial, sha256_of};
 use protocol::transfer;
+use split::Helpers;
 use stamp::{Answer, Conditional, Version};
 use ureq::http::Response;
 use url::Url;
@@ -117,6 +119,10 @@ pub(crate) struct Download<'a> {
     pub server_name: Option<String>,
     /// The run's per-host slots and byte budget.
     pub limits: &'a Limits,
+    /// Who could take ranges of this file, if it splits.
+    pub helpers: Helpers<'a>,
+    /// One stream only: the split fell back, or this is a range of a split download.
+    pub single: bool,
 }
 
 impl Download<'_> {
@@ -128,6 +134,7 @@ impl Download<'_> {
 }
 
 /// Download `job` (see the module docs). `force` discards an existing file and any partial.
+/// With `helpers` from a pool, the file may be split into ranges that idle workers take.
 pub(crate) fn fetch(
     client: &Client,
     config: &Config,
@@ -135,6 +142,7 @@ pub(crate) fn fetch(
     force: bool,
     stop: &Stop,
     observer: &dyn Observer,
+    helpers: Helpers,
 ) -> Result<Outcome, Error> {
     let start = Instant::now();
     let url = job.display_url();
@@ -221,6 +229,8 @@ pub(crate) fn fetch(
         pending,
         server_name: None,
         limits: client.limits(),
+        helpers,
+        single: false,
     };
     if let Err(e) = fill(client, config, &mut dl, &mut partial) {
         // Keep a partial worth resuming; an empty or undecodable one is only litter.
@@ -331,7 +341,7 @@ fn fill<'a>(
                 }
             }
         };
-        let result = transfer(client, dl, partial);
+        let result = transfer(client, config, dl, partial);
         drop(slot);
         let e = match result {
             Ok(()) => return Ok(()),

@@ -28,6 +28,10 @@ const PART: &str = ".part";
 const META: &str = ".part.meta";
 /// The first line of every sidecar fetchpool writes: how it knows the file is its own.
 const MAGIC: &str = "fetchpool-partial 1";
+/// The first line of a split download's sidecar, which lists the ranges still missing. A
+/// different header on purpose: a fetchpool without split support sees a file that is not
+/// its own and stops, instead of taking a `.part` with holes for a prefix of the file.
+const MAGIC_SPLIT: &str = "fetchpool-partial 2";
 
 /// The two temporaries of one final path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +86,9 @@ pub(crate) struct Meta {
     /// False when the bytes on disk are not the server's bytes as stored (a decoded
     /// Content-Encoding): a Range cannot continue them.
     pub resumable: bool,
+    /// A split download's missing ranges, `[from, to)`: every byte of `[0, total)` outside
+    /// them is on disk. Empty for a plain partial, whose bytes are a prefix.
+    pub todo: Vec<(u64, u64)>,
 }
 
 impl Meta {
@@ -94,7 +101,12 @@ impl Meta {
     }
 
     fn encode(&self) -> String {
-        let mut s = format!("{MAGIC}\nurl {}\n", self.url);
+        let magic = if self.todo.is_empty() {
+            MAGIC
+        } else {
+            MAGIC_SPLIT
+        };
+        let mut s = format!("{magic}\nurl {}\n", self.url);
         if let Some(e) = &self.etag {
             s += &format!("etag {e}\n");
         }
@@ -104,6 +116,9 @@ impl Meta {
         if let Some(t) = self.total {
             s += &format!("total {t}\n");
         }
+        for (from, to) in &self.todo {
+            s += &format!("todo {from} {to}\n");
+        }
         s += &format!("resumable {}\nend\n", self.resumable);
         s
     }
@@ -112,7 +127,8 @@ impl Meta {
     /// tail of a longer earlier version, left by a run killed while rewriting it).
     fn decode(text: &str) -> Option<Meta> {
         let mut lines = text.lines();
-        if lines.next()? != MAGIC {
+        let magic = lines.next()?;
+        if magic != MAGIC && magic != MAGIC_SPLIT {
             return None;
         }
         let mut meta = Meta::default();
@@ -128,6 +144,15 @@ impl Meta {
                 "last-modified" => meta.last_modified = Some(value),
                 "total" => meta.total = Some(value.parse().ok()?),
                 "resumable" => meta.resumable = value == "true",
+                "todo" => {
+                    let (from, to) = value.split_once(' ')?;
+                    let range = (from.parse().ok()?, to.parse().ok()?);
+                    // Ranges out of order or past the total are not a sidecar we wrote.
+                    if range.0 >= range.1 || meta.total.is_none_or(|t| range.1 > t) {
+                        return None;
+                    }
+                    meta.todo.push(range);
+                }
                 _ => {}
             }
         }
@@ -261,6 +286,36 @@ impl Partial {
         Ok(())
     }
 
+    /// A handle that writes the file's bytes at any offset and rewrites its sidecar, for
+    /// the workers of a split download (which hold no `Partial`: the one that opened it keeps
+    /// the lock for them all). The sidecar must already be ours ([`Partial::set_meta`]).
+    pub(crate) fn shared(&self) -> Result<Shared, Error> {
+        let io = |p: &Path, e| Error::file(&self.url, p, e);
+        let file = self.file.try_clone().map_err(|e| io(&self.temps.part, e))?;
+        let sidecar = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.temps.meta)
+            .map_err(|e| io(&self.temps.meta, e))?;
+        Ok(Shared {
+            file,
+            sidecar,
+            url: self.url.clone(),
+            temps: self.temps.clone(),
+        })
+    }
+
+    /// After a split download wrote the bytes with [`Shared`]: what the file now holds.
+    pub(crate) fn reload(&mut self, meta: Meta) -> Result<(), Error> {
+        self.len = self
+            .file
+            .metadata()
+            .map_err(|e| Error::file(&self.url, &self.temps.part, e))?
+            .len();
+        self.meta = Some(meta);
+        Ok(())
+    }
+
     /// Append `buf` at the end of the partial.
     pub(crate) fn append(&mut self, buf: &[u8]) -> Result<(), Error> {
         self.file
@@ -352,6 +407,32 @@ impl Partial {
             self.sidecar = Sidecar::Absent;
         }
         Ok(())
+    }
+}
+
+/// The `.part` and its sidecar as the workers of one split download share them.
+pub(crate) struct Shared {
+    file: File,
+    sidecar: File,
+    url: String,
+    temps: Temps,
+}
+
+impl Shared {
+    /// Write `buf` at `offset` of the `.part`.
+    pub(crate) fn write_at(&self, buf: &[u8], offset: u64) -> Result<(), Error> {
+        self.file
+            .write_all_at(buf, offset)
+            .map_err(|e| Error::file(&self.url, &self.temps.part, e))
+    }
+
+    /// Rewrite the sidecar in place (as [`Partial::set_meta`] does: one write, then the
+    /// length). Called only after the bytes it counts as done were written.
+    pub(crate) fn record(&self, meta: &Meta) -> Result<(), Error> {
+        let io = |e| Error::file(&self.url, &self.temps.meta, e);
+        let text = meta.encode();
+        self.sidecar.write_all_at(text.as_bytes(), 0).map_err(io)?;
+        self.sidecar.set_len(text.len() as u64).map_err(io)
     }
 }
 
@@ -461,7 +542,7 @@ fn read_sidecar(
     if text.is_empty() && empty_is_ours {
         return Ok((Sidecar::Ours, None));
     }
-    if !text.starts_with(MAGIC.as_bytes()) {
+    if !text.starts_with(MAGIC.as_bytes()) && !text.starts_with(MAGIC_SPLIT.as_bytes()) {
         return Err(foreign());
     }
     let meta = std::str::from_utf8(&text).ok().and_then(Meta::decode);
@@ -500,6 +581,7 @@ mod tests {
             last_modified: Some("Wed, 21 Oct 2015 07:28:00 GMT".into()),
             total: Some(42),
             resumable: true,
+            todo: Vec::new(),
         };
         assert_eq!(Meta::decode(&m.encode()), Some(m.clone()));
         assert_eq!(m.if_range(), Some("Wed, 21 Oct 2015 07:28:00 GMT"));
@@ -515,6 +597,26 @@ mod tests {
         // Our header without its end line is not a sidecar to trust.
         let text = m.encode();
         assert_eq!(Meta::decode(&text[..text.len() - 4]), None);
+    }
+
+    #[test]
+    fn split_sidecars_list_missing_ranges_under_their_own_header() {
+        let m = Meta {
+            url: "http://h/x".into(),
+            etag: Some("\"1\"".into()),
+            total: Some(100),
+            resumable: true,
+            todo: vec![(10, 50), (75, 100)],
+            ..Meta::default()
+        };
+        let text = m.encode();
+        // An older fetchpool, which only knows the first header, must not take it for its own.
+        assert!(text.starts_with(MAGIC_SPLIT) && !text.starts_with(MAGIC));
+        assert_eq!(Meta::decode(&text), Some(m.clone()));
+        let past_end = text.replace("todo 75 100", "todo 75 101");
+        assert_eq!(Meta::decode(&past_end), None);
+        let empty = text.replace("todo 75 100", "todo 75 75");
+        assert_eq!(Meta::decode(&empty), None);
     }
 
     #[test]

@@ -13,8 +13,10 @@ use super::Download;
 use super::body::{Body, stream};
 use super::partial::{Meta, Partial};
 use super::retry;
+use super::split::{self, Halt};
 use super::stamp::{Conditional, Version};
 use crate::client::Client;
+use crate::config::Config;
 use crate::error::Error;
 use crate::url::{name_from_disposition, strip_userinfo};
 use url::Url;
@@ -23,8 +25,13 @@ use url::Url;
 /// brings the partial to the full file, or fails. A reply that does not fit the bytes on disk
 /// restarts the file from zero (after a restart no Range is sent, so the next reply cannot
 /// disagree with the disk: the number of requests stays bounded).
+///
+/// When the download may split, the first request asks `Range: bytes=0-` to learn whether
+/// the server honours Range; a 206 with a known length hands over to [`split`]. A split that
+/// the server's replies do not fit falls back to one stream from zero, once.
 pub(super) fn transfer(
     client: &Client,
+    config: &Config,
     dl: &mut Download,
     partial: &mut Partial,
 ) -> Result<(), Error> {
@@ -34,9 +41,22 @@ pub(super) fn transfer(
     if partial.meta.as_ref().is_some_and(|m| !m.resumable) {
         restart_from_zero(partial, dl, "decoded partial".into())?;
     }
+    // A split download's partial has holes: only its missing ranges can continue it.
+    if partial.meta.as_ref().is_some_and(|m| !m.todo.is_empty()) {
+        let result = split::resume(client, config, dl, partial);
+        split_ended(result, partial, dl)?;
+        if partial.meta.as_ref().is_some_and(|m| m.todo.is_empty()) && partial.len > 0 {
+            return Ok(());
+        }
+    }
     loop {
         let have = partial.len;
+        // Asking for the whole file as a range tells whether the server honours Range.
+        let probe = have == 0 && !dl.single && config.split > 1 && dl.helpers.board.is_some();
         let mut extra = Vec::new();
+        if probe {
+            extra.push(("Range", "bytes=0-".to_string()));
+        }
         if have > 0 {
             extra.push(("Range", format!("bytes={have}-")));
             if let Some(v) = partial.meta.as_ref().and_then(Meta::if_range) {
@@ -97,6 +117,11 @@ pub(super) fn transfer(
                     value: raw.to_string(),
                 };
                 let Some((first, last, total)) = parse_content_range(raw) else {
+                    if probe {
+                        log::debug!("{url}: unusable Content-Range {raw:?}; one stream");
+                        dl.single = true;
+                        continue;
+                    }
                     if have == 0 {
                         return Err(bad());
                     }
@@ -113,6 +138,11 @@ pub(super) fn transfer(
                         ))
                     });
                 if let Some(why) = why {
+                    if probe {
+                        log::debug!("{url}: {why}; one stream");
+                        dl.single = true;
+                        continue;
+                    }
                     if have == 0 {
                         return Err(bad());
                     }
@@ -122,6 +152,21 @@ pub(super) fn transfer(
                 // The total known when the download began governs until it completes.
                 let total = total.or(partial.meta.as_ref().and_then(|m| m.total));
                 log::debug!("{url}: 206 {raw}, continuing at byte {have}");
+                if let Some(t) = total
+                    && split::worth_it(dl, config, have, t)
+                {
+                    let meta = match &partial.meta {
+                        Some(m) => m.clone(),
+                        None => meta_from(dl.source, resp.headers(), total, true),
+                    };
+                    let result =
+                        split::start(client, config, dl, partial, meta, resp, first, length);
+                    split_ended(result, partial, dl)?;
+                    if partial.len > 0 {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 if partial.meta.is_none() {
                     partial.set_meta(meta_from(dl.source, resp.headers(), total, true))?;
                 }
@@ -193,6 +238,23 @@ pub(super) fn transfer(
 /// 206, say) would otherwise be asked forever.
 const MAX_RESTARTS: u32 = 3;
 
+/// How a split ended, for the stream that follows: a complete file, an error to return, or
+/// a reply the split could not use, after which the file starts again over one stream.
+fn split_ended(
+    result: Result<(), Halt>,
+    partial: &mut Partial,
+    dl: &mut Download,
+) -> Result<(), Error> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Halt::Failed(e)) => Err(e),
+        Err(Halt::Fallback(why)) => {
+            dl.single = true;
+            restart_from_zero(partial, dl, format!("{why}; one stream"))
+        }
+    }
+}
+
 fn restart_from_zero(partial: &mut Partial, dl: &mut Download, why: String) -> Result<(), Error> {
     dl.restarts += 1;
     if dl.restarts > MAX_RESTARTS {
@@ -203,6 +265,8 @@ fn restart_from_zero(partial: &mut Partial, dl: &mut Download, why: String) -> R
     }
     log::debug!("{}: {why}; restarting from zero", dl.url);
     dl.restarted = true;
+    // A server that made us start again is not asked for ranges again: no loop.
+    dl.single = true;
     partial.restart()
 }
 
@@ -251,7 +315,7 @@ fn other_mirror(partial: &Partial, source: &Url, headers: &HeaderMap) -> Option<
 }
 
 /// Which validator both sides have and disagree on, if any: every one is compared.
-fn validators_changed(meta: &Meta, headers: &HeaderMap) -> Option<String> {
+pub(super) fn validators_changed(meta: &Meta, headers: &HeaderMap) -> Option<String> {
     if let (Some(now), Some(then)) = (header(headers, "etag"), &meta.etag)
         && now != then
     {
@@ -286,10 +350,11 @@ fn meta_from(source: &Url, headers: &HeaderMap, total: Option<u64>, resumable: b
         last_modified: header(headers, "last-modified").map(str::to_string),
         total,
         resumable,
+        todo: Vec::new(),
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -297,7 +362,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
-fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+pub(super) fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
     let rest = value.trim().strip_prefix("bytes ")?;
     let (range, total) = rest.split_once('/')?;
     let (first, last) = range.split_once('-')?;

@@ -8,6 +8,7 @@ are still being read. Compare mode runs the same plan both ways, each a full fre
 (so it keeps the whole plan, where the other modes keep none of it).
 */
 
+mod queue;
 pub mod results;
 
 use std::io::Write;
@@ -19,6 +20,7 @@ use crossbeam_channel::Sender;
 use crate::client::Client;
 use crate::config::{Config, Mode, Stop};
 use crate::error::Error;
+use crate::fetch::split::{Board, Helpers, Task};
 use crate::fetch::{Outcome, fetch};
 use crate::job::{Job, Plan, Rejected};
 use crate::observe::{Observer, Quiet};
@@ -49,11 +51,36 @@ struct Shared {
 
 impl Shared {
     /// One job, from the observer's `started` to its `finished`.
-    fn observed(&self, job: &Job, force: bool, observer: &dyn Observer) -> Result<Outcome, Error> {
+    fn observed(
+        &self,
+        job: &Job,
+        force: bool,
+        observer: &dyn Observer,
+        helpers: Helpers,
+    ) -> Result<Outcome, Error> {
         observer.started(job);
-        let result = fetch(&self.client, &self.config, job, force, &self.stop, observer);
+        let result = fetch(
+            &self.client,
+            &self.config,
+            job,
+            force,
+            &self.stop,
+            observer,
+            helpers,
+        );
         observer.finished(job, &result);
         result
+    }
+
+    /// A range of another worker's split file, fetched on this worker.
+    fn help(&self, task: Task, worker: usize) {
+        task.run(
+            &self.client,
+            &self.config,
+            &self.stop,
+            &*self.observer,
+            worker,
+        );
     }
 }
 
@@ -111,7 +138,12 @@ impl Downloader {
     /// Any [`Error`] of the download; the partial file (if any) is kept for a later resume.
     pub fn download(&self, job: &Job) -> Result<Outcome, Error> {
         let shared = &self.shared;
-        shared.observed(job, shared.config.force, &*shared.observer)
+        shared.observed(
+            job,
+            shared.config.force,
+            &*shared.observer,
+            Helpers::default(),
+        )
     }
 
     /// Run every entry of `plan` in `mode` and send one [`Report`] per entry to `tx`, in
@@ -145,7 +177,8 @@ impl Downloader {
         origin: Instant,
         tx: &Sender<Report>,
     ) -> usize {
-        let one = |tx: &Sender<Report>, entry: Planned| {
+        let board = Board::default();
+        let one = |tx: &Sender<Report>, entry: Planned, worker: usize, board: Option<&Board>| {
             let job = match entry {
                 Planned::Job(job) => job,
                 Planned::Rejected(r) => {
@@ -163,13 +196,13 @@ impl Downloader {
             if self.shared.stop.is_set() {
                 return;
             }
-            // The serial loop runs on the caller's thread, which may belong to some other pool.
-            let worker = match mode {
-                Mode::Serial => 0,
-                Mode::Parallel => rayon::current_thread_index().unwrap_or(0),
-            };
             let clock = Clock::start(origin, worker, &*self.shared.observer);
-            let result = self.shared.observed(&job, force, &clock);
+            let helpers = Helpers {
+                board,
+                log: Some(clock.segments()),
+                worker,
+            };
+            let result = self.shared.observed(&job, force, &clock, helpers);
             let timing = clock.stop();
             let _ = tx.send(Report {
                 label: job.display_url(),
@@ -182,11 +215,13 @@ impl Downloader {
         // what was planned ahead is skipped and counted as not started.
         let entries = entries.take_while(|_| !self.shared.stop.is_set());
         match mode {
-            Mode::Serial => entries.map(|e| one(tx, e)).count(),
+            // The serial loop runs on the caller's thread, which may belong to some other pool.
+            Mode::Serial => entries.map(|e| one(tx, e, 0, None)).count(),
             Mode::Parallel => {
                 // The planner reads and plans ahead on its own thread; the pool's workers
                 // pull from a bounded queue, so planning never waits for the whole list and
-                // the list never waits in memory.
+                // the list never waits in memory. A worker with no entry waiting takes a
+                // range of a split file instead.
                 let (ahead, queue) = crossbeam_channel::bounded(AHEAD);
                 std::thread::scope(|s| {
                     let planner = s.spawn(move || {
@@ -200,13 +235,13 @@ impl Downloader {
                         }
                         taken
                     });
-                    self.pool.scope(|pool| {
-                        for _ in 0..self.pool.current_num_threads() {
-                            let (queue, tx, one) = (queue.clone(), tx.clone(), &one);
-                            pool.spawn(move |_| queue.iter().for_each(|e| one(&tx, e)));
-                        }
-                        drop(queue);
-                    });
+                    queue::drain(
+                        &self.pool,
+                        queue,
+                        &board,
+                        |e, worker| one(tx, e, worker, Some(&board)),
+                        |task, worker| self.shared.help(task, worker),
+                    );
                     planner
                         .join()
                         .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -336,5 +371,13 @@ where
         ..Config::default()
     };
     let stop = Stop::new(&config.cancel);
-    fetch(&Client::new(&config)?, &config, &job, false, &stop, &Quiet)
+    fetch(
+        &Client::new(&config)?,
+        &config,
+        &job,
+        false,
+        &stop,
+        &Quiet,
+        Helpers::default(),
+    )
 }

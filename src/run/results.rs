@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Receiver;
-use rayon::prelude::*;
 
-use super::{Downloader, Shared};
+use super::{Downloader, Shared, queue};
 use crate::error::Error;
 use crate::fetch::Outcome;
+use crate::fetch::split::{Board, Helpers};
 use crate::job::{Job, Plan, plan_pairs};
 
 /// Results of a run of `(url, path)` pairs, one per pair: see the module docs.
@@ -74,16 +74,33 @@ impl Downloader {
         // iterator of the same downloader being read first) cannot hold the pool up.
         let (tx, rx) = crossbeam_channel::unbounded();
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        let pool = self.pool.clone();
         self.pool.spawn(move || {
-            jobs.par_iter()
-                .with_max_len(1)
-                .for_each_with(tx, |tx, job| {
+            let board = Board::default();
+            let force = shared.config.force;
+            let (all, queue) = crossbeam_channel::unbounded();
+            for job in jobs {
+                let _ = all.send(job);
+            }
+            drop(all);
+            queue::drain(
+                &pool,
+                queue,
+                &board,
+                |job: Job, worker| {
                     if shared.stop.is_set() {
                         return;
                     }
-                    let force = shared.config.force;
-                    let _ = tx.send(shared.observed(job, force, &*shared.observer));
-                });
+                    let helpers = Helpers {
+                        board: Some(&board),
+                        log: None,
+                        worker,
+                    };
+                    let _ = tx.send(shared.observed(&job, force, &*shared.observer, helpers));
+                },
+                |task, worker| shared.help(task, worker),
+            );
+            drop(tx);
             drop(done_tx);
         });
         Results {
@@ -136,7 +153,8 @@ impl Iterator for Results {
                     return None;
                 }
                 let job = jobs.next()?;
-                Some(shared.observed(&job, shared.config.force, &*shared.observer))
+                let force = shared.config.force;
+                Some(shared.observed(&job, force, &*shared.observer, Helpers::default()))
             }
             Run::Parallel { rx, .. } => rx.as_ref()?.recv().ok(),
         }

@@ -26,6 +26,7 @@ fn synthetic(mode: Mode, workers: usize, files: usize, seconds: f64) -> Summary 
                     worker: w,
                     attempts: 1,
                     retried_at: Vec::new(),
+                    segments: Vec::new(),
                 }),
             }
         })
