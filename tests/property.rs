@@ -5,6 +5,9 @@
 //! one directory. After every round, every file at a final path is byte-identical to a
 //! version the server served; after a few fault-free runs, every file is there.
 //!
+//! Half the rounds split files into ranges (`--split 4 --min-split-size 16K`, so most files
+//! are fetched as several ranges at once, and resumed range by range).
+//!
 //! `FETCHPOOL_PROPERTY_ROUNDS` (default 32) and `FETCHPOOL_PROPERTY_SEED` (default: from the
 //! clock) set the size and the seed; a failure prints the seed to replay it.
 
@@ -17,7 +20,8 @@ use fetchpool::server::{Fault, Reply, Request, Server};
 
 use crate::harness::*;
 
-const FILES: usize = 5;
+/// The last file is large and listed only in the split rounds.
+const FILES: usize = 6;
 
 struct World {
     rng: fastrand::Rng,
@@ -31,7 +35,10 @@ struct World {
 fn content(file: usize, version: usize) -> Vec<u8> {
     // Pairs of versions share a length (only the validators tell them apart); lengths
     // change between pairs. Most stay above one 64 KiB read.
-    let len = 20_000 + ((file * 7919 + (version / 2) * 104_729) % 380_000);
+    let len = match file {
+        f if f == FILES - 1 => 800_000 + ((version / 2) * 104_729) % 400_000,
+        _ => 20_000 + ((file * 7919 + (version / 2) * 104_729) % 380_000),
+    };
     blob(1000 * file + version, len)
 }
 
@@ -73,11 +80,12 @@ fn reply(world: &Mutex<World>, req: &Request) -> Reply {
     if !w.faults {
         return normal(req);
     }
-    let range_start: Option<usize> = req
+    // `bytes=N-` or, from a split download, `bytes=N-M`.
+    let range: Option<(usize, Option<usize>)> = req
         .header("range")
         .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse().ok());
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok())));
     let roll = w.rng.u8(..100);
     let cut = w.rng.usize(..body.len());
     match roll {
@@ -99,23 +107,28 @@ fn reply(world: &Mutex<World>, req: &Request) -> Reply {
             normal(&bare)
         }
         // A 206 from another offset than asked, with an honest Content-Range.
-        82..=89 => match range_start {
-            Some(first) => {
+        82..=89 => match range {
+            Some((first, last)) if first < body.len() => {
                 let start = if w.rng.bool() {
                     first.saturating_sub(w.rng.usize(1..5000))
                 } else {
                     (first + w.rng.usize(1..5000)).min(body.len() - 1)
                 };
+                // A bounded range is answered as long as asked, from the wrong offset.
+                let end = last.map_or(body.len() - 1, |l| {
+                    (start + l.saturating_sub(first)).clamp(start, body.len() - 1)
+                });
                 let mut r = Reply::status(206).header(
                     "Content-Range",
-                    format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+                    format!("bytes {start}-{end}/{}", body.len()),
                 );
                 if let Some(e) = &etag {
                     r = r.header("ETag", e.as_str());
                 }
-                r.header("Last-Modified", lm.as_str()).body(&body[start..])
+                r.header("Last-Modified", lm.as_str())
+                    .body(&body[start..=end])
             }
-            None => normal(req),
+            _ => normal(req),
         },
         // gzip sent although identity was asked, sometimes cut.
         _ => {
@@ -135,8 +148,13 @@ fn reply(world: &Mutex<World>, req: &Request) -> Reply {
     }
 }
 
-fn spawn(env: &Env, list: &str) -> Child {
+fn spawn(env: &Env, list: &str, split: bool) -> Child {
+    let ranges: &[&str] = match split {
+        true => &["--split", "4", "--min-split-size", "16K"],
+        false => &[],
+    };
     env.cmd()
+        .args(ranges)
         .args([
             "-j",
             "3",
@@ -205,10 +223,13 @@ fn every_final_file_is_a_version_the_server_served() {
     let w = world.clone();
     let server = Server::start(move |req| reply(&w, req)).unwrap();
     let env = Env::new();
-    let list: String = (0..FILES)
-        .map(|i| format!("{} f{i}\n", server.url(&format!("/f{i}"))))
-        .collect();
-    let list = env.write("list.txt", &list);
+    let list = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{} f{i}\n", server.url(&format!("/f{i}"))))
+            .collect()
+    };
+    let plain = env.write("list.txt", &list(FILES - 1));
+    let with_large = env.write("split.txt", &list(FILES));
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
     for round in 0..rounds {
         // Complete files are removed often, so that every round downloads.
@@ -217,9 +238,11 @@ fn every_final_file_is_a_version_the_server_served() {
                 let _ = std::fs::remove_file(env.out().join(format!("f{file}")));
             }
         }
-        let mut runs = vec![spawn(&env, &list)];
+        let split = round % 2 == 1;
+        let list = if split { &with_large } else { &plain };
+        let mut runs = vec![spawn(&env, list, split)];
         if rng.u8(..100) < 25 {
-            runs.push(spawn(&env, &list));
+            runs.push(spawn(&env, list, split));
         }
         for run in &mut runs {
             match rng.u8(..3) {
@@ -252,7 +275,7 @@ fn every_final_file_is_a_version_the_server_served() {
     world.lock().unwrap().faults = false;
     let mut last = None;
     for _ in 0..3 {
-        last = wait(&mut spawn(&env, &list), seed);
+        last = wait(&mut spawn(&env, &with_large, true), seed);
         if last == Some(0) {
             break;
         }

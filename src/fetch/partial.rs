@@ -305,14 +305,17 @@ impl Partial {
         })
     }
 
-    /// After a split download wrote the bytes with [`Shared`]: what the file now holds.
-    pub(crate) fn reload(&mut self, meta: Meta) -> Result<(), Error> {
+    /// After a split download wrote bytes with [`Shared`]: the length of the file as it now
+    /// is (so a restart cuts all of it back), and, when given, the validators it now has.
+    pub(crate) fn reload(&mut self, meta: Option<Meta>) -> Result<(), Error> {
         self.len = self
             .file
             .metadata()
             .map_err(|e| Error::file(&self.url, &self.temps.part, e))?
             .len();
-        self.meta = Some(meta);
+        if let Some(meta) = meta {
+            self.meta = Some(meta);
+        }
         Ok(())
     }
 

@@ -160,7 +160,7 @@ pub(super) fn transfer(
                         None => meta_from(dl.source, resp.headers(), total, true),
                     };
                     let result =
-                        split::start(client, config, dl, partial, meta, resp, first, length);
+                        split::start(client, config, dl, partial, meta, t, resp, first, length);
                     split_ended(result, partial, dl)?;
                     if partial.len > 0 {
                         return Ok(());

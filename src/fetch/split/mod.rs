@@ -348,7 +348,7 @@ impl SplitFile {
 
 /// The sizes of the first pieces of `[from, to)`: up to `n`, none below `min`.
 fn cut(from: u64, to: u64, n: usize, min: u64) -> Vec<Part> {
-    let len = to - from;
+    let len = to.saturating_sub(from);
     let n = (n as u64).min(len / min.max(1)).max(1);
     (0..n)
         .map(|k| Part {
@@ -367,9 +367,9 @@ pub(super) fn worth_it(dl: &Download, config: &Config, have: u64, total: u64) ->
         && total.saturating_sub(have) / 2 >= config.min_split_size.max(1)
 }
 
-/// Split a download whose 206 (`resp`, starting at byte `first`, `span` bytes) was checked
-/// and continues the `have` bytes on disk: the ranges go to the board, this worker streams
-/// the first from `resp`, then helps with the rest until the file is complete.
+/// Split a download of `total` bytes whose 206 (`resp`, starting at byte `first`, `span`
+/// bytes) was checked and continues the bytes on disk: the ranges go to the board, this
+/// worker streams the first from `resp`, then helps with the rest until the file is complete.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn start(
     client: &Client,
@@ -377,12 +377,17 @@ pub(super) fn start(
     dl: &mut Download,
     partial: &mut Partial,
     meta: Meta,
+    total: u64,
     resp: Response<ureq::Body>,
     first: u64,
     span: u64,
 ) -> Result<(), Halt> {
-    let total = meta.total.unwrap_or_default();
-    let have = partial.len;
+    let have = partial.len.min(total);
+    // The total of the reply governs from here (an earlier sidecar may not have known it).
+    let meta = Meta {
+        total: Some(total),
+        ..meta
+    };
     let mut ranges = cut(have, total, config.split, config.min_split_size);
     ranges[0].active = true;
     log::debug!(
@@ -429,7 +434,7 @@ pub(super) fn resume(
             active: false,
         })
         .collect();
-    dl.observer.sized(dl.job, Some(total), total - missing);
+    dl.observer.sized(dl.job, Some(total), total.saturating_sub(missing));
     drive(client, config, dl, partial, ranges, None)
 }
 
@@ -498,19 +503,21 @@ fn drive(
     }
     dl.received += file.received.load(Ordering::Relaxed);
     let mut st = file.lock();
-    if let Some(halt) = st.halt.take() {
+    let halt = st.halt.take();
+    let complete = st.complete();
+    drop(st);
+    // Whatever happens next (a restart cuts the file back) starts from the real length.
+    let done = (halt.is_none() && complete).then(|| Meta {
+        todo: Vec::new(),
+        ..meta
+    });
+    partial.reload(done).map_err(Halt::Failed)?;
+    if let Some(halt) = halt {
         return Err(halt);
     }
-    if !st.complete() {
+    if !complete {
         return Err(Halt::Failed(dl.interrupted()));
     }
-    drop(st);
-    partial
-        .reload(Meta {
-            todo: Vec::new(),
-            ..meta
-        })
-        .map_err(Halt::Failed)?;
     if partial.len != meta_total(partial) {
         return Err(Halt::Fallback(format!(
             "split download ended with {} bytes on disk",
