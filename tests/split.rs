@@ -292,6 +292,8 @@ fn a_free_worker_takes_over_half_of_the_largest_range() {
         "16K",
         "--json",
         report.to_str().unwrap(),
+        "--timeline",
+        "t.svg",
         &url,
     ])
     .code(0);
@@ -322,6 +324,32 @@ fn a_free_worker_takes_over_half_of_the_largest_range() {
         .map(|s| s["worker"].as_u64().unwrap())
         .collect();
     assert_eq!(workers.len(), 2, "{segments:?}");
+    // The picture: the file's bar in its worker's lane, the range the other worker fetched
+    // in that one's lane, both numbered as the same file.
+    let svg = std::fs::read_to_string(env.path("t.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let pieces: Vec<(String, String, String)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("data-file").is_some())
+        .map(|n| {
+            let lane = n.parent().unwrap().attribute("data-worker").unwrap();
+            (
+                n.attribute("class").unwrap().to_string(),
+                lane.to_string(),
+                n.attribute("data-file").unwrap().to_string(),
+            )
+        })
+        .collect();
+    let own = pieces
+        .iter()
+        .find(|p| p.0 == "bar downloaded")
+        .expect("the file's bar");
+    let helped = pieces
+        .iter()
+        .find(|p| p.0 == "bar segment downloaded")
+        .expect("a range drawn in a helper's lane");
+    assert_ne!(own.1, helped.1, "{pieces:?}");
+    assert_eq!(own.2, helped.2, "{pieces:?}");
 }
 
 #[test]
@@ -369,4 +397,26 @@ fn idle_workers_take_ranges_of_the_last_large_file() {
             .any(|s| s["worker"].as_u64().unwrap() != own),
         "{segments:?}"
     );
+}
+
+#[test]
+fn the_checksum_of_a_split_file_is_checked_over_the_whole_file() {
+    let content = blob(81, 700_000);
+    let server = static_server(vec![("f", content.clone())]);
+    let url = server.url("/f");
+    let env = Env::new();
+    let wrong = format!("sha256={}", sha(b"something else"));
+    let mut args = vec!["-j", "4", "--checksum", &wrong];
+    args.extend(SPLIT);
+    args.push(&url);
+    env.run(&args).code(1).stderr_has("checksum");
+    assert_absent(&env.out().join("f"));
+    assert!(hits(&server, "/f").iter().filter_map(bounded).count() >= 2);
+    let right = format!("sha256={}", sha(&content));
+    let mut args = vec!["-j", "4", "--checksum", &right];
+    args.extend(SPLIT);
+    args.push(&url);
+    env.run(&args).code(0);
+    assert_file(&env.out().join("f"), &content);
+    assert_eq!(env.listing(), ["f"]);
 }

@@ -43,6 +43,7 @@ text{font:11px system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-se
 .failed{fill:#d93a3a}
 .label{font-size:10px;fill:#fff;pointer-events:none}
 .label.dark{fill:#222}
+.segment{stroke:#14304f;stroke-width:1;stroke-dasharray:3 2}
 .retry{stroke:#f39c12;stroke-width:2}
 .total{stroke:#222;stroke-width:1.5;stroke-dasharray:4 3}
 .total-label{font-size:12px;font-weight:600}

@@ -1,7 +1,9 @@
 /*!
 One run as a panel of the timeline: a lane per worker, a bar per entry (runs of very short bars
 of one worker and one outcome merged into one, so thousands of files stay readable and the file
-small), retry marks, the time axis and the run's total.
+small), retry marks, the time axis and the run's total. A split file also shows each range that
+another worker fetched, in that worker's lane, in the file's colour with a dashed outline and
+the file's `data-file` number, so its pieces read as one file.
 */
 
 use svg::node::element::{Group, Line, Rectangle, Title};
@@ -25,7 +27,8 @@ pub(super) fn lanes(run: &Summary) -> usize {
         .files
         .iter()
         .filter_map(|f| f.timing.as_ref())
-        .map(|t| t.worker + 1)
+        .flat_map(|t| std::iter::once(t.worker).chain(t.segments.iter().map(|s| s.worker)))
+        .map(|w| w + 1)
         .max()
         .unwrap_or(0);
     run.workers.max(seen).max(1)
@@ -107,8 +110,9 @@ pub(super) fn draw(run: &Summary, scale: &Scale, y: f64) -> (Group, f64) {
             .set("data-top", px(lane_top))
             .set("data-bottom", px(lane_top + lane_h));
         for bar in merge(run, w, scale, threshold) {
-            lane = draw_bar(lane, &bar, w, scale, lane_top, lane_h);
+            lane = draw_bar(run, lane, &bar, w, scale, lane_top, lane_h);
         }
+        lane = draw_helped(run, lane, w, scale, lane_top, lane_h);
         panel = panel.add(lane);
     }
 
@@ -206,7 +210,67 @@ fn merge<'a>(run: &'a Summary, w: usize, scale: &Scale, threshold: f64) -> Vec<B
     bars
 }
 
-fn draw_bar(lane: Group, bar: &Bar, w: usize, scale: &Scale, lane_top: f64, lane_h: f64) -> Group {
+/// The ranges of other workers' split files that worker `w` fetched.
+fn draw_helped(
+    run: &Summary,
+    mut lane: Group,
+    w: usize,
+    scale: &Scale,
+    lane_top: f64,
+    lane_h: f64,
+) -> Group {
+    let pad = (lane_h * 0.15).max(1.0).round();
+    for (i, f) in run.files.iter().enumerate() {
+        let Some(t) = &f.timing else { continue };
+        for seg in t.segments.iter().filter(|s| s.worker == w && t.worker != w) {
+            let (start, end) = (seg.start.as_secs_f64(), seg.end.as_secs_f64());
+            let x = scale.x(start);
+            let width = ((end - start) * scale.px_per_s - 1.0).max(2.0);
+            let tip = format!(
+                "{}\nbytes {}–{} ({}) of this file, for worker {} · {start:.3}–{end:.3} s on worker {w}",
+                f.url,
+                seg.from,
+                seg.to,
+                human_bytes(seg.to - seg.from),
+                t.worker
+            );
+            lane = lane.add(
+                Rectangle::new()
+                    .set("class", format!("bar segment {}", f.status))
+                    .set("x", px(x))
+                    .set("y", px(lane_top + pad))
+                    .set("width", format!("{width:.2}"))
+                    .set("height", px(lane_h - 2.0 * pad))
+                    .set("data-file", i)
+                    .set("data-start", format!("{start:.6}"))
+                    .set("data-end", format!("{end:.6}"))
+                    .add(Title::new(clean(&tip))),
+            );
+            let fits = ((width - 5.0) / CHAR_PX).floor().max(0.0) as usize;
+            if lane_h >= 14.0
+                && let Some(shown) = fitted(&label(f), fits)
+            {
+                lane = lane.add(text(
+                    x + 3.0,
+                    lane_top + lane_h / 2.0 + 3.5,
+                    "label",
+                    &shown,
+                ));
+            }
+        }
+    }
+    lane
+}
+
+fn draw_bar(
+    run: &Summary,
+    lane: Group,
+    bar: &Bar,
+    w: usize,
+    scale: &Scale,
+    lane_top: f64,
+    lane_h: f64,
+) -> Group {
     let pad = (lane_h * 0.15).max(1.0).round();
     let x = scale.x(bar.start);
     let width = (bar.end - bar.start) * scale.px_per_s;
@@ -234,12 +298,19 @@ fn draw_bar(lane: Group, bar: &Bar, w: usize, scale: &Scale, lane_top: f64, lane
     if merged {
         rect = rect.set("data-n", bar.entries.len());
     }
+    // A split file's own bar carries the number its ranges in other lanes carry too.
+    let one = bar.entries[0];
+    if !merged
+        && one.timing.as_ref().is_some_and(|t| !t.segments.is_empty())
+        && let Some(i) = run.files.iter().position(|f| std::ptr::eq(f, one))
+    {
+        rect = rect.set("data-file", i);
+    }
     let mut lane = lane.add(rect.add(Title::new(clean(&tooltip(bar, w)))));
     if merged {
         return lane;
     }
     // Marks first, so that the label stays readable on top of them.
-    let one = bar.entries[0];
     let retried = one.timing.as_ref().map_or(&[][..], |t| &t.retried_at[..]);
     for (i, at) in retried.iter().enumerate() {
         let x = px(scale.x(at.as_secs_f64()));

@@ -434,7 +434,8 @@ pub(super) fn resume(
             active: false,
         })
         .collect();
-    dl.observer.sized(dl.job, Some(total), total.saturating_sub(missing));
+    dl.observer
+        .sized(dl.job, Some(total), total.saturating_sub(missing));
     drive(client, config, dl, partial, ranges, None)
 }
 
