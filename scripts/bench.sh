@@ -4,13 +4,16 @@
 # before its time counts, times with hyperfine, measures peak RSS with /usr/bin/time, and
 # writes the tables into BENCHMARKS.md (between the bench markers; the rest is kept).
 #
-#   scripts/bench.sh [SCENARIO...]     scenarios: small big lat slow update plan stream (default: all)
+#   scripts/bench.sh [SCENARIO...]     scenarios: small big lat slow update plan stream seg tail (default: all)
 #
 # `stream` is the streaming plan's memory and start-up check: a 1,000,000-line list (100 tiny
 # files on nginx, each line its own PATH), downloaded, and the same list in --dry-run; peak
 # RSS from /usr/bin/time, the first request's time from nginx's log. Targets: under 150 MiB
 # and a first download within 1 s; the dry run under 100 MiB. It prints its figures (they
 # go into BENCHMARKS.md by hand: the tables below are generated, that section is not).
+#
+# `seg` and `tail` are the split scenarios (one 64 MiB file; seven 1 MiB files and a 48 MiB
+# one), through a pacing proxy at 2 MiB/s per connection; see scenario_seg / scenario_tail.
 #   J=8 RUNS=5 BENCH_DIR=target/bench PORT=18080 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +24,7 @@ WORK=${BENCH_DIR:-$ROOT/target/bench}
 PORT=${PORT:-18080}
 LAT_PORT=${LAT_PORT:-18081}
 RTT_MS=40
-SCENARIOS=${*:-small big lat slow update plan stream}
+SCENARIOS=${*:-small big lat slow update plan stream seg tail}
 # Outputs go to tmpfs: the benchmark measures the downloaders, not the disk. (On this
 # project's VMs the root ext4 has no journal, and then its inode allocator skips inodes
 # freed in the last 30 s: back-to-back runs that delete 2000 files slow every tool down
@@ -48,7 +51,8 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 log "building fetchpool and the latency proxy (release)"
-cargo build --release --locked --quiet --bin fetchpool --example latency_proxy
+cargo build --release --locked --quiet --bin fetchpool --example latency_proxy \
+    --example pacing_proxy --example range_floor
 FP=$ROOT/target/release/fetchpool
 PROXY=$ROOT/target/release/examples/latency_proxy
 
@@ -81,6 +85,9 @@ if needs small lat update; then make_files "$WWW/small" f 2000 16384; fi
 if needs big; then make_files "$WWW/big" b 4 268435456; fi
 if needs slow; then make_files "$WWW/slow" s 8 8388608; fi
 if needs stream; then make_files "$WWW/tiny" t 100 100; fi
+mkdir -p "$WWW/split"
+if needs seg; then make_files "$WWW/split" seg 1 67108864; fi
+if needs tail; then make_files "$WWW/split" ts 7 1048576; make_files "$WWW/split" tb 1 50331648; fi
 chmod -R a+rX "$WORK"
 
 # --- servers -----------------------------------------------------------------------------
@@ -106,6 +113,8 @@ http {
         root $WWW;
         location /slow/ { limit_rate 2m; }
         location /tiny/ { access_log $NGX/tiny.log stamp; }
+        # rclone's http backend lists the directory it copies from.
+        location /split/ { autoindex on; }
     }
 }
 EOF
@@ -219,9 +228,131 @@ bench_update() {
     done
 }
 
+# --- split scenarios: seg and tail, through the pacing proxy (issue 15) --------------------
+# nginx's limit_rate grants every response a one-second burst, so here every connection goes
+# through examples/pacing_proxy.rs instead: at most 2 MiB/s at every moment, no burst, no
+# credit saved while idle, one pace across keep-alive requests. Each row is one run through a
+# fresh proxy, which also counts the most connections the tool held open at once. The floor
+# row is examples/range_floor.rs: the same bytes as 8 slices over 8 connections, nothing else.
+SPLIT_PORT=${SPLIT_PORT:-18082}
+SPLIT_RATE=$((2 * 1024 * 1024))
+PACER=$ROOT/target/release/examples/pacing_proxy
+FLOOR=$ROOT/target/release/examples/range_floor
+
+split_peers() { # the split scenarios' peers, installed when missing
+    local need=()
+    command -v axel >/dev/null || need+=(axel)
+    command -v lftp >/dev/null || need+=(lftp)
+    command -v rclone >/dev/null || need+=(rclone)
+    command -v wget2 >/dev/null || need+=(wget2)
+    if [ ${#need[@]} -gt 0 ]; then
+        log "installing ${need[*]}"
+        local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    python3 -c 'import hf_transfer' 2>/dev/null || python3 -m pip install -q hf_transfer
+}
+
+split_lists() { # scenario prefix...: url list and sha256 manifest of those files
+    local s=$1; shift
+    : >"$WORK/$s.urls"; : >"$WORK/$s.sha256"
+    for p in "$@"; do
+        for f in "$WWW/split/$p"*.bin; do
+            echo "http://127.0.0.1:$SPLIT_PORT/split/${f##*/}" >>"$WORK/$s.urls"
+            (cd "$WWW/split" && sha256sum "${f##*/}") >>"$WORK/$s.sha256"
+        done
+    done
+}
+
+split_row() { # scenario name command...: one run in a fresh output dir through a fresh proxy
+    local s=$1 name=$2; shift 2
+    local out=$OUTROOT/$s peak=$RES/$s-$name.peak status=ok
+    rm -rf "$out" "$peak"; mkdir -p "$out"
+    "$PACER" "127.0.0.1:$SPLIT_PORT" "127.0.0.1:$PORT" "$SPLIT_RATE" "$peak" &
+    local pid=$!
+    # The proxy writes the file once it listens (no probe connection, which it would count).
+    for _ in $(seq 200); do [ -s "$peak" ] && break; sleep 0.02; done
+    log "$s: $name"
+    local t0 t1; t0=$(date +%s.%N)
+    (cd "$out" && "$@") >"$RES/$s-$name.log" 2>&1 || status="exit $?"
+    t1=$(date +%s.%N)
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    if [ "$name" != floor ] && [ "$status" = ok ] && ! verify "$s"; then status="output not verified"; fi
+    printf '%s\t%s\t%s\t%s\n' "$name" "$(awk "BEGIN{printf \"%.2f\", $t1 - $t0}")" \
+        "$(cat "$peak")" "$status" >>"$RES/$s.tsv"
+}
+
+scenario_seg() { # one 64 MiB file, 8 connections each
+    split_peers
+    split_lists seg seg
+    local u; u=$(cat "$WORK/seg.urls")
+    : >"$RES/seg.tsv"
+    split_row seg floor "$FLOOR" 8 "$u"
+    split_row seg "fetchpool -j 8 --split 8" "$FP" -q -j 8 --split 8 -d . "$u"
+    split_row seg "aria2c -x8 -s8" aria2c -q -x8 -s8 -k1M --allow-overwrite=true -d . "$u"
+    split_row seg "axel -n 8" axel -q -n 8 -o seg0.bin "$u"
+    split_row seg "lftp pget -n 8" lftp -c "pget -n 8 -o seg0.bin $u"
+    split_row seg "rclone --multi-thread-streams 8" rclone copy -q --http-url "http://127.0.0.1:$SPLIT_PORT/" \
+        :http:split/ . --include seg0.bin --multi-thread-streams 8 --multi-thread-cutoff 1M
+    split_row seg "hf_transfer max_files=8" python3 -c \
+        "from hf_transfer import download; download('$u', 'seg0.bin', max_files=8, chunk_size=8 << 20)"
+    split_row seg "fetchpool (one stream)" "$FP" -q -d . "$u"
+    split_report seg "seg: one 64 MiB file, 2 MiB/s per connection (pacing proxy)"
+}
+
+scenario_tail() { # seven 1 MiB files and one 48 MiB file: the tail of a list
+    split_peers
+    split_lists tail ts tb
+    local l=$WORK/tail.urls names; names=$(sed 's|.*/||' "$l" | tr '\n' ' ')
+    : >"$RES/tail.tsv"
+    split_row tail floor "$FLOOR" 8 $(cat "$l")
+    split_row tail "fetchpool -j 8 --split 8" "$FP" -q -j 8 --split 8 -i "$l" -d .
+    split_row tail "fetchpool -j 16 --split 16" "$FP" -q -j 16 --split 16 -i "$l" -d .
+    split_row tail "fetchpool -j 8" "$FP" -q -j 8 -i "$l" -d .
+    split_row tail "aria2c -j8 -x8 -s8" aria2c -q -j8 -x8 -s8 -k1M --allow-overwrite=true -i "$l" -d .
+    split_row tail "lftp mget -P 8 --use-pget-n=8" lftp -c \
+        "open http://127.0.0.1:$SPLIT_PORT/split/; mget -P 8 --use-pget-n=8 $names"
+    split_row tail "rclone --transfers 8 --multi-thread-streams 8" rclone copy -q \
+        --http-url "http://127.0.0.1:$SPLIT_PORT/" :http:split/ . --include "t[sb]*.bin" \
+        --transfers 8 --multi-thread-streams 8 --multi-thread-cutoff 1M
+    split_row tail "wget2 --max-threads=8 --chunk-size=1M" wget2 -q --max-threads=8 --chunk-size=1M -i "$l"
+    split_row tail "curl -Z --parallel-max 8" curl -sS --fail -Z --parallel-max 8 --remote-name-all $(cat "$l")
+    split_report tail "tail: seven 1 MiB files and one 48 MiB file, 2 MiB/s per connection (pacing proxy)"
+}
+
+split_report() { # scenario title: its table between its own markers in BENCHMARKS.md
+    python3 - "$RES/$1.tsv" "$ROOT/BENCHMARKS.md" "$1" "$2" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
+import sys, datetime
+tsv, md, s, title, commit = sys.argv[1:]
+rows = [l.rstrip("\n").split("\t") for l in open(tsv) if l.strip()]
+floor = next((float(r[1]) for r in rows if r[0] == "floor"), None)
+when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+out = [f"### {title}", "",
+       f"One run per row, {when}, fetchpool {commit}; every output checked (SHA-256) unless the "
+       "status says otherwise. Peak = most connections open at once, counted by the proxy.", "",
+       "| tool | seconds | vs floor | peak connections | status |", "|---|---|---|---|---|"]
+for name, secs, peak, status in rows:
+    vs = f"{float(secs) / floor:.2f}×" if floor else "-"
+    out.append(f"| {name} | {secs} | {vs} | {peak} | {status} |")
+start, end = f"<!-- split-{s}:start -->", f"<!-- split-{s}:end -->"
+text = open(md).read()
+block = start + "\n" + "\n".join(out) + "\n" + end
+if start in text:
+    head, rest = text.split(start, 1)
+    text = head + block + rest.split(end, 1)[1]
+else:
+    text = text.rstrip("\n") + "\n\n" + block + "\n"
+open(md, "w").write(text)
+PY
+}
+
 PEERS="fetchpool curl wget2 aria2c"
+BENCH_TABLES=no
 for s in $SCENARIOS; do
     case $s in
+        seg) scenario_seg; continue ;;
+        tail) scenario_tail; continue ;;
         small) lists small "http://127.0.0.1:$PORT" small f 2000; bench small "$RUNS" $PEERS ;;
         big) lists big "http://127.0.0.1:$PORT" big b 4; bench big 3 $PEERS ;;
         lat) lists lat "http://127.0.0.1:$LAT_PORT" small f 400
@@ -265,10 +396,12 @@ PY
             ;;
         *) echo "unknown scenario $s" >&2; exit 2 ;;
     esac
+    case $s in stream) ;; *) BENCH_TABLES=yes ;; esac
 done
 
-# The generated tables need the other scenarios' results: a `stream`-only run leaves them.
-if [ "$SCENARIOS" != stream ]; then
+# The generated tables need the other scenarios' results: a run of only `stream`, `seg` or
+# `tail` leaves them (seg and tail write their own sections).
+if [ "$BENCH_TABLES" = yes ]; then
     python3 "$ROOT/scripts/bench_report.py" "$RES" "$ROOT/BENCHMARKS.md" "$J" "$RTT_MS"
-    log "wrote BENCHMARKS.md"
 fi
+log "wrote BENCHMARKS.md"
