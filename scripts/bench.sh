@@ -292,7 +292,7 @@ scenario_seg() { # one 64 MiB file, 8 connections each
     split_row seg "fetchpool -j 8 --split 8" "$FP" -q -j 8 --split 8 -d . "$u"
     split_row seg "aria2c -x8 -s8" aria2c -q -x8 -s8 -k1M --allow-overwrite=true -d . "$u"
     split_row seg "axel -n 8" axel -q -n 8 -o seg0.bin "$u"
-    split_row seg "lftp pget -n 8" lftp -c "pget -n 8 -o seg0.bin $u"
+    split_row seg "lftp pget -n 8" lftp -c "pget -n 8 $u -o seg0.bin"
     split_row seg "rclone --multi-thread-streams 8" rclone copy -q --http-url "http://127.0.0.1:$SPLIT_PORT/" \
         :http:split/ . --include seg0.bin --multi-thread-streams 8 --multi-thread-cutoff 1M
     split_row seg "hf_transfer max_files=8" python3 -c \
