@@ -41,10 +41,14 @@ pub trait Observer: Send + Sync {
 
     /// A response will write the file: its full length when the server said (`None`:
     /// unknown, e.g. a gzip body decoded as it comes), and the bytes already on disk that
-    /// it continues (0 for a download from the start, after a restart too).
+    /// it continues (0 for a download from the start, after a restart too). A split
+    /// download (`Config::split`) says it once for the whole file, with the bytes of its
+    /// earlier ranges as `on_disk`.
     fn sized(&self, job: &Job, total: Option<u64>, on_disk: u64) {}
 
     /// `bytes` more bytes of the file were written. Called once per chunk (up to 64 KiB).
+    /// The ranges of a split file report here too, from the workers that fetch them, so the
+    /// calls for one job may come from several threads at once; they add up to the file.
     fn progressed(&self, job: &Job, bytes: u64) {}
 
     /// An attempt failed with `error`; the next one starts after `wait`.
