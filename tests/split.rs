@@ -420,3 +420,29 @@ fn the_checksum_of_a_split_file_is_checked_over_the_whole_file() {
     assert_file(&env.out().join("f"), &content);
     assert_eq!(env.listing(), ["f"]);
 }
+
+#[test]
+fn ranges_count_as_connections_under_max_per_host() {
+    // The server counts the requests it answers at once (each takes a while to answer).
+    let content = blob(82, 600_000);
+    let now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (n, m, c) = (now.clone(), most.clone(), content.clone());
+    let server = Server::start(move |req| {
+        let in_flight = n.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(in_flight, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        n.fetch_sub(1, Ordering::SeqCst);
+        Reply::file(req, &c, Some("\"v1\""), None)
+    })
+    .unwrap();
+    let env = Env::new();
+    let url = server.url("/f");
+    let mut args = vec!["-j", "4", "--max-per-host", "2"];
+    args.extend(SPLIT);
+    args.push(&url);
+    env.run(&args).code(0);
+    assert_file(&env.out().join("f"), &content);
+    assert!(hits(&server, "/f").iter().filter_map(bounded).count() >= 2);
+    assert!(most.load(Ordering::SeqCst) <= 2, "{most:?}");
+}

@@ -303,7 +303,12 @@ fn mismatch(
 /// version: the same validators exactly, at least one of them present. Mirrors seldom share
 /// ETags, so this usually restarts: never a splice of two servers' maybe-different files.
 fn other_mirror(partial: &Partial, source: &Url, headers: &HeaderMap) -> Option<String> {
-    let meta = partial.meta.as_ref()?;
+    other_source(partial.meta.as_ref()?, source, headers)
+}
+
+/// [`other_mirror`] for the validators `meta` of bytes on disk (a split download's ranges
+/// are held to it too).
+pub(super) fn other_source(meta: &Meta, source: &Url, headers: &HeaderMap) -> Option<String> {
     if meta.url == strip_userinfo(source).as_str() {
         return None;
     }

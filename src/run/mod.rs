@@ -72,15 +72,16 @@ impl Shared {
         result
     }
 
-    /// A range of another worker's split file, fetched on this worker.
-    fn help(&self, task: Task, worker: usize) {
+    /// A range of another worker's split file, fetched on this worker; false when its host
+    /// had no free slot and the range was put back.
+    fn help(&self, task: Task, worker: usize) -> bool {
         task.run(
             &self.client,
             &self.config,
             &self.stop,
             &*self.observer,
             worker,
-        );
+        )
     }
 }
 

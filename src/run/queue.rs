@@ -17,7 +17,8 @@ use crate::fetch::split::{Board, Task};
 const NAP: Duration = Duration::from_millis(20);
 
 /// Run `one(entry, worker)` for every entry of `queue` on `pool`'s threads, and
-/// `help(task, worker)` for ranges of split files whenever no entry is waiting. Returns when
+/// `help(task, worker)` for ranges of split files whenever no entry is waiting (false: the
+/// range could not start, its host has no free slot, so the worker naps). Returns when
 /// the queue is closed and drained and every entry is done.
 pub(crate) fn drain<T, F, H>(
     pool: &rayon::ThreadPool,
@@ -28,7 +29,7 @@ pub(crate) fn drain<T, F, H>(
 ) where
     T: Send,
     F: Fn(T, usize) + Sync,
-    H: Fn(Task, usize) + Sync,
+    H: Fn(Task, usize) -> bool + Sync,
 {
     // Entries taken and not finished: while there are any, a free worker may still get a range.
     let running = AtomicUsize::new(0);
@@ -55,7 +56,9 @@ pub(crate) fn drain<T, F, H>(
                     };
                     running.fetch_sub(1, Ordering::SeqCst);
                     if let Some(task) = board.take() {
-                        help(task, worker);
+                        if !help(task, worker) {
+                            board.wait();
+                        }
                         continue;
                     }
                     if !closed {

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::fetch::Download;
 use crate::fetch::body::{Body, Sink, stream_into};
-use crate::fetch::protocol::{header, parse_content_range, validators_changed};
+use crate::fetch::protocol::{header, other_source, parse_content_range, validators_changed};
 use crate::fetch::retry;
 
 /// Why a split download stopped before its last byte.
@@ -147,6 +147,7 @@ fn request(
                 ))
             } else {
                 validators_changed(&file.meta, headers)
+                    .or_else(|| other_source(&file.meta, &file.source, headers))
             }
         }
     };
