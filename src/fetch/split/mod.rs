@@ -1,7 +1,8 @@
 /*!
 One file over several connections of the same pool (`--split`). A file whose length is known
 and whose server honours Range is cut into ranges; the worker that started it keeps one, the
-others wait on a board that idle workers of the pool look at once no file is left to start.
+others wait on a board ([`board`]) that idle workers of the pool look at once no file is left
+to start.
 A free worker with nothing queued takes over the second half of the largest range still
 running (that transfer stops at the midpoint), while both halves stay above the minimum.
 
@@ -12,6 +13,7 @@ the range asked and the validators the download began with ([`range`]); any repl
 not fit ends the split, and the file starts again from zero over one stream.
 */
 
+mod board;
 mod range;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,13 +25,12 @@ use url::Url;
 
 use super::Download;
 use super::partial::{self, Meta, Partial};
-use super::stamp::Version;
 use crate::client::Client;
-use crate::config::{Config, Stop};
+use crate::config::Config;
 use crate::error::Error;
 use crate::job::Job;
-use crate::observe::Observer;
 use crate::timing::SegmentLog;
+pub(crate) use board::{Board, Task};
 pub(super) use range::Halt;
 
 /// Rewrite the sidecar after this many new bytes of a file (and whenever a range ends): a
@@ -47,115 +48,6 @@ pub(crate) struct Helpers<'a> {
     pub board: Option<&'a Board>,
     pub log: Option<&'a Arc<SegmentLog>>,
     pub worker: usize,
-}
-
-/// The split files of a run that have ranges to share.
-#[derive(Default)]
-pub(crate) struct Board {
-    files: Mutex<Vec<Arc<SplitFile>>>,
-    wake: Condvar,
-}
-
-/// A range of a split file that an idle worker took.
-pub(crate) struct Task {
-    file: Arc<SplitFile>,
-    range: usize,
-}
-
-impl Board {
-    /// A range for an idle worker: a queued one first, else the second half of the largest
-    /// range still running (when its halves stay above the minimum).
-    pub(crate) fn take(&self) -> Option<Task> {
-        let files: Vec<Arc<SplitFile>> = self.files.lock().ok()?.clone();
-        for file in &files {
-            if let Some(range) = file.take() {
-                return Some(Task {
-                    file: file.clone(),
-                    range,
-                });
-            }
-        }
-        let (_, file) = files
-            .iter()
-            .filter_map(|f| Some((f.splittable()?, f)))
-            .max_by_key(|(left, _)| *left)?;
-        let range = file.take_over()?;
-        Some(Task {
-            file: file.clone(),
-            range,
-        })
-    }
-
-    /// Sleep until a split file may have work, or a short while.
-    pub(crate) fn wait(&self) {
-        if let Ok(files) = self.files.lock() {
-            let _ = self.wake.wait_timeout(files, NAP);
-        }
-    }
-
-    /// Wake the idle workers: something changed (a file split, or a worker let go).
-    pub(crate) fn notify(&self) {
-        self.wake.notify_all();
-    }
-
-    fn add(&self, file: &Arc<SplitFile>) {
-        if let Ok(mut files) = self.files.lock() {
-            files.push(file.clone());
-        }
-        self.notify();
-    }
-
-    fn remove(&self, file: &Arc<SplitFile>) {
-        if let Ok(mut files) = self.files.lock() {
-            files.retain(|f| !Arc::ptr_eq(f, file));
-        }
-    }
-}
-
-impl Task {
-    /// Fetch the range on this worker with the run's client, settings and observer. The
-    /// range is a connection like any other: without a free slot on its host
-    /// (`--max-per-host`) it is put back at once and this returns false (waiting for one
-    /// while the file's owner holds a slot and waits for this range could never end).
-    pub(crate) fn run(
-        self,
-        client: &Client,
-        config: &Config,
-        stop: &Stop,
-        observer: &dyn Observer,
-        worker: usize,
-    ) -> bool {
-        let file = &self.file;
-        let Some(slot) = client.limits().try_slot(&file.source) else {
-            file.release(self.range, Ok(()), worker, Instant::now(), 0);
-            return false;
-        };
-        let mut dl = Download {
-            job: &file.job,
-            source: &file.source,
-            url: file.url.clone(),
-            stop,
-            observer,
-            received: 0,
-            restarted: false,
-            restarts: 0,
-            conditional: None,
-            unchanged: false,
-            version: Version::default(),
-            pending: None,
-            server_name: None,
-            limits: client.limits(),
-            helpers: Helpers::default(),
-            single: true,
-        };
-        let start = Instant::now();
-        let from = file.lock().ranges[self.range].pos;
-        let result = range::fetch(file, self.range, client, config, &mut dl, None);
-        drop(slot);
-        file.received.fetch_add(dl.received, Ordering::Relaxed);
-        file.release(self.range, result, worker, start, from);
-        true
-    }
 }
 
 /// One range: the next byte to write and the end (exclusive), which a takeover moves back.
