@@ -175,9 +175,11 @@ impl Partial {
         let temps = temp_paths(final_path);
         let path = &temps.part;
         let io = |p: &Path, e| Error::file(url, p, e);
+        let mut waited = false;
         loop {
             let (file, created) = open_or_create(path, url)?;
-            let waited = lock(&file, path, url, stop)?;
+            waited |= lock(&file, path, url, stop)?;
+            // After any wait, another run may have finished the file: not fresh.
             if created && !waited {
                 // Just created, exclusively, and locked at once: nothing to learn from the
                 // disk (the hot path of a list of small files saves three system calls).
