@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# fetchpool against curl, wget2 and aria2c, side by side on a local nginx, same -j for all.
+# fetchpool against curl, wget2, aria2c, rclone and lftp, the two classic Python programs
+# users write instead (scripts/classic/), and a floor client of our own (scripts/floor.c:
+# J keep-alive connections and nothing else, once discarding the bodies, once writing each
+# to its file), side by side on a local nginx, same -j for all.
 # Installs what it needs (Debian/Ubuntu), generates a corpus, verifies every tool's output
 # before its time counts, times with hyperfine, measures peak RSS with /usr/bin/time, and
 # writes the tables into BENCHMARKS.md (between the bench markers; the rest is kept).
@@ -42,6 +45,10 @@ command -v wget2 >/dev/null || missing+=(wget2)
 command -v aria2c >/dev/null || missing+=(aria2)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v python3 >/dev/null || missing+=(python3)
+command -v rclone >/dev/null || missing+=(rclone)
+command -v lftp >/dev/null || missing+=(lftp)
+command -v gcc >/dev/null || missing+=(gcc)
+python3 -c 'import requests' 2>/dev/null || missing+=(python3-requests)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
@@ -55,6 +62,9 @@ cargo build --release --locked --quiet --bin fetchpool --example latency_proxy \
     --example pacing_proxy --example range_floor
 FP=$ROOT/target/release/fetchpool
 PROXY=$ROOT/target/release/examples/latency_proxy
+FLOOR=$WORK/floor
+mkdir -p "$WORK"
+gcc -O2 -pthread -o "$FLOOR" "$ROOT/scripts/floor.c"
 
 # --- corpus ------------------------------------------------------------------------------
 WWW=$WORK/www
@@ -111,6 +121,8 @@ http {
     server {
         listen 127.0.0.1:$PORT;
         root $WWW;
+        # lftp's mget asks for the directory before it fetches named files.
+        autoindex on;
         location /slow/ { limit_rate 2m; }
         location /tiny/ { access_log $NGX/tiny.log stamp; }
         # rclone's http backend lists the directory it copies from.
@@ -127,6 +139,8 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/small/f0.bi
 
 # --- scenarios ---------------------------------------------------------------------------
 # lists SCENARIO BASE_URL DIR PREFIX COUNT: url list, curl config and sha256 manifest.
+# Also each peer's own form of the list: names for rclone's --files-from, an lftp script,
+# and host, port and paths for the floor client.
 lists() {
     local s=$1 base=$2 dir=$3 prefix=$4 count=$5 out=$OUTROOT/$1
     : >"$WORK/$s.urls"; : >"$WORK/$s.curl"
@@ -135,6 +149,13 @@ lists() {
         printf 'url = "%s"\noutput = "%s"\n' "$base/$dir/$prefix$i.bin" "$out/$prefix$i.bin" >>"$WORK/$s.curl"
     done
     (cd "$WWW/$dir" && sha256sum $(sed "s|.*/||" "$WORK/$s.urls")) >"$WORK/$s.sha256"
+    sed 's|.*/||' "$WORK/$s.urls" >"$WORK/$s.names"
+    echo "$base/$dir" >"$WORK/$s.base"
+    sed "s|^$base||" "$WORK/$s.urls" >"$WORK/$s.paths"
+    local hostport=${base#http://}
+    echo "${hostport%:*} ${hostport##*:}" >"$WORK/$s.addr"
+    { echo "set cmd:fail-exit yes; set xfer:clobber on; open $base/$dir/"
+      echo "mget -P $J -O $out $(tr '\n' ' ' <"$WORK/$s.names")"; } >"$WORK/$s.lftp"
 }
 
 verify() { # scenario: exact file set and hashes
@@ -154,6 +175,15 @@ tool_cmd() { # tool scenario [fetchpool mode]
         curl) echo "curl -sS --fail -Z --parallel-immediate --parallel-max $J -K $WORK/$2.curl" ;;
         wget2) echo "wget2 -q --max-threads=$J -i $WORK/$2.urls -P $out" ;;
         aria2c) echo "aria2c -q -j $J -i $WORK/$2.urls -d $out --allow-overwrite=true --auto-file-renaming=false" ;;
+        rclone) echo "rclone copy --http-url $(cat "$WORK/$2.base") :http: $out --files-from $WORK/$2.names --transfers $J --no-traverse -q" ;;
+        lftp) echo "lftp -f $WORK/$2.lftp" ;;
+        # The classic tutorial as written (cpu_count() - 1 threads), and at the same -j.
+        classic) echo "python3 $ROOT/scripts/classic/tutorial.py $WORK/$2.urls $out" ;;
+        classic-j) echo "python3 $ROOT/scripts/classic/tutorial.py $WORK/$2.urls $out $J" ;;
+        filedownloader) echo "python3 $ROOT/scripts/classic/filedownloader.py $WORK/$2.urls $out $J" ;;
+        # The floor: J keep-alive connections, bodies discarded / each written to its file.
+        floor) echo "$FLOOR $(cat "$WORK/$2.addr") $J $WORK/$2.paths" ;;
+        floor-write) echo "$FLOOR $(cat "$WORK/$2.addr") $J $WORK/$2.paths $out" ;;
     esac
 }
 
@@ -164,16 +194,17 @@ bench() { # scenario runs tool...
         local cmd; cmd=$(tool_cmd "$tool" "$s")
         local prepare="rm -rf $out && mkdir -p $out"
         log "$s: $tool"
-        # Correctness first: a run whose output is wrong is not timed.
+        # Correctness first: a run whose output is wrong is not timed. (The discarding floor
+        # writes no file: it checks every reply is a 200 with its whole Content-Length.)
         eval "$prepare"
-        if ! sh -c "$cmd" >/dev/null 2>"$RES/$s-$tool.err" || ! verify "$s"; then
+        if ! sh -c "$cmd" >/dev/null 2>"$RES/$s-$tool.err" || { [ "$tool" != floor ] && ! verify "$s"; }; then
             echo "output not verified" >"$RES/$s-$tool.failed"
             log "$s: $tool FAILED verification (see $RES/$s-$tool.err)"
             continue
         fi
         hyperfine --style none --runs "$runs" --prepare "$prepare" \
             --export-json "$RES/$s-$tool.json" -n "$tool" "$cmd" >/dev/null
-        verify "$s" || echo "last timed run not verified" >"$RES/$s-$tool.failed"
+        [ "$tool" = floor ] || verify "$s" || echo "last timed run not verified" >"$RES/$s-$tool.failed"
         eval "$prepare"
         /usr/bin/time -f %M -o "$RES/$s-$tool.rss" sh -c "exec $cmd" >/dev/null 2>&1 || true
     done
@@ -237,7 +268,7 @@ bench_update() {
 SPLIT_PORT=${SPLIT_PORT:-18082}
 SPLIT_RATE=$((2 * 1024 * 1024))
 PACER=$ROOT/target/release/examples/pacing_proxy
-FLOOR=$ROOT/target/release/examples/range_floor
+RANGE_FLOOR=$ROOT/target/release/examples/range_floor
 
 split_peers() { # the split scenarios' peers, installed when missing
     local need=()
@@ -288,7 +319,7 @@ scenario_seg() { # one 64 MiB file, 8 connections each
     split_lists seg seg
     local u; u=$(cat "$WORK/seg.urls")
     : >"$RES/seg.tsv"
-    split_row seg floor "$FLOOR" 8 "$u"
+    split_row seg floor "$RANGE_FLOOR" 8 "$u"
     split_row seg "fetchpool -j 8 --split 8" "$FP" -q -j 8 --split 8 -d . "$u"
     split_row seg "aria2c -x8 -s8" aria2c -q -x8 -s8 -k1M --allow-overwrite=true -d . "$u"
     split_row seg "axel -n 8" axel -q -n 8 -o seg0.bin "$u"
@@ -306,7 +337,7 @@ scenario_tail() { # seven 1 MiB files and one 48 MiB file: the tail of a list
     split_lists tail ts tb
     local l=$WORK/tail.urls names; names=$(sed 's|.*/||' "$l" | tr '\n' ' ')
     : >"$RES/tail.tsv"
-    split_row tail floor "$FLOOR" 8 $(cat "$l")
+    split_row tail floor "$RANGE_FLOOR" 8 $(cat "$l")
     split_row tail "fetchpool -j 8 --split 8" "$FP" -q -j 8 --split 8 -i "$l" -d .
     split_row tail "fetchpool -j 16 --split 16" "$FP" -q -j 16 --split 16 -i "$l" -d .
     split_row tail "fetchpool -j 8" "$FP" -q -j 8 -i "$l" -d .
@@ -347,18 +378,22 @@ open(md, "w").write(text)
 PY
 }
 
-PEERS="fetchpool curl wget2 aria2c"
+PEERS="fetchpool curl wget2 aria2c rclone lftp"
+FLOORS="floor floor-write"
+CLASSICS="classic classic-j filedownloader"
 BENCH_TABLES=no
 for s in $SCENARIOS; do
     case $s in
         seg) scenario_seg; continue ;;
         tail) scenario_tail; continue ;;
-        small) lists small "http://127.0.0.1:$PORT" small f 2000; bench small "$RUNS" $PEERS ;;
-        big) lists big "http://127.0.0.1:$PORT" big b 4; bench big 3 $PEERS ;;
+        small) lists small "http://127.0.0.1:$PORT" small f 2000
+               bench small "$RUNS" $PEERS $FLOORS; bench small 3 $CLASSICS ;;
+        big) lists big "http://127.0.0.1:$PORT" big b 4; bench big 3 $PEERS $FLOORS ;;
         lat) lists lat "http://127.0.0.1:$LAT_PORT" small f 400
-             bench lat "$RUNS" $PEERS; bench lat 2 fetchpool-serial; compare lat ;;
+             bench lat "$RUNS" $PEERS $FLOORS; bench lat 2 fetchpool-serial
+             bench lat 1 $CLASSICS; compare lat ;;
         slow) lists slow "http://127.0.0.1:$PORT" slow s 8
-              bench slow 3 $PEERS; bench slow 1 fetchpool-serial; compare slow ;;
+              bench slow 3 $PEERS $FLOORS; bench slow 1 fetchpool-serial; compare slow ;;
         update) bench_update ;;
         plan)
             log "plan: 100 000-line input, --dry-run"

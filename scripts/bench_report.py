@@ -39,7 +39,9 @@ SCENARIOS["update"] = (
     "(fetchpool -N, wget2 -N, aria2c --conditional-get, curl -z): one conditional request each",
     None,
 )
-TOOLS = ["fetchpool", "curl", "wget2", "aria2c", "fetchpool-serial"]
+PEERS = ["curl", "wget2", "aria2c", "rclone", "lftp"]
+CLASSICS = ["classic", "classic-j", "filedownloader"]
+TOOLS = ["fetchpool", *PEERS, "fetchpool-serial", *CLASSICS, "floor", "floor-write"]
 
 
 def load(s, tool):
@@ -94,6 +96,9 @@ lines += [
             version(["curl", "--version"]).split(" (")[0],
             version(["wget2", "--version"]),
             version(["aria2c", "--version"]),
+            version(["rclone", "--version"]),
+            version(["lftp", "--version"]).split(" | ")[0],
+            version(["python3", "-c", "import requests, sys; print('python', sys.version.split()[0], 'requests', requests.__version__)"]),
             nginx_version(),
             version(["hyperfine", "--version"]),
         ]
@@ -107,22 +112,33 @@ for s, (title, ideal) in SCENARIOS.items():
         continue
     lines += [f"### {s}: {title}", ""]
     fp = rows.get("fetchpool") or {}
-    lines += ["| tool | median (s) | min–max (s) | runs | ratio to fetchpool | peak RSS (MiB) |", "|---|---|---|---|---|---|"]
+    floor = (rows.get("floor-write") or {}).get("median")
+    lines += [
+        "| tool | median (s) | min–max (s) | runs | ratio to fetchpool | ratio to the floor (writing files) | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t in TOOLS:
         r = rows[t]
         if r is None:
             continue
         if "failed" in r:
-            lines.append(f"| {t} | — | — | — | {r['failed']} | — |")
+            lines.append(f"| {t} | — | — | — | {r['failed']} | — | — |")
             continue
         ratio = f"{r['median'] / fp['median']:.2f}" if fp.get("median") else "—"
+        to_floor = f"{r['median'] / floor:.2f}" if floor else "—"
         rss = f"{r['rss']:.1f}" if r["rss"] is not None else "—"
-        lines.append(f"| {t} | {r['median']:.3f} | {r['min']:.3f}–{r['max']:.3f} | {r['runs']} | {ratio} | {rss} |")
+        lines.append(f"| {t} | {r['median']:.3f} | {r['min']:.3f}–{r['max']:.3f} | {r['runs']} | {ratio} | {to_floor} | {rss} |")
     lines.append("")
-    peers = [rows[t]["median"] for t in ("curl", "wget2", "aria2c") if rows[t] and "median" in rows[t]]
+    peers = [rows[t]["median"] for t in PEERS if rows[t] and "median" in rows[t]]
     if fp.get("median") and peers:
         best = min(peers)
         lines.append(f"Fastest peer: {best:.3f} s; fetchpool {fp['median']:.3f} s ({best / fp['median']:.2f}× the fastest peer's speed).")
+    if floor and fp.get("median"):
+        lines.append(f"Floor (J keep-alive connections, each body written to its file): {floor:.3f} s; fetchpool is {fp['median'] / floor:.2f}× it.")
+    for c in CLASSICS:
+        r = rows.get(c)
+        if r and "median" in r and fp.get("median"):
+            lines.append(f"`{c}` takes {r['median']:.2f} s: fetchpool is {r['median'] / fp['median']:.1f}× faster.")
     if ideal and fp.get("median"):
         lines.append(f"Ideal: {ideal[0]:.2f} s ({ideal[1]}); fetchpool is {100 * (fp['median'] / ideal[0] - 1):+.1f} % from it.")
     ser = rows.get("fetchpool-serial")

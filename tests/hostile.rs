@@ -141,8 +141,9 @@ fn a_dangling_symlink_at_the_partial_is_never_created_through() {
 
 #[test]
 fn a_symlink_planted_at_the_sidecar_is_never_written_through() {
-    // Whether or not the body would need a sidecar, a link at its path is refused.
-    for size in [1000, 1_000_000] {
+    // Small bodies complete in their first chunk and need no sidecar; large ones must write
+    // it before their first byte, and refuse to do so through a link.
+    for (size, code) in [(1000, 0), (1_000_000, 1)] {
         let env = Env::new();
         let victim = env.path("victim");
         std::fs::write(&victim, b"precious").unwrap();
@@ -150,11 +151,15 @@ fn a_symlink_planted_at_the_sidecar_is_never_written_through() {
         std::os::unix::fs::symlink(&victim, env.out().join("f.part.meta")).unwrap();
         let v = blob(6, size);
         let server = static_server(vec![("f", v.clone())]);
-        env.run(&[&server.url("/f")])
-            .code(1)
-            .stderr_has("f.part.meta: refusing to use a temporary that is a symlink");
+        let run = env.run(&[&server.url("/f")]);
+        run.code(code);
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "size {size}");
-        assert_absent(&env.out().join("f"));
+        if code == 0 {
+            assert_file(&env.out().join("f"), &v);
+        } else {
+            run.stderr_has("f.part.meta: refusing to use a temporary that is a symlink");
+            assert_absent(&env.out().join("f"));
+        }
     }
 }
 

@@ -247,17 +247,24 @@ fn a_target_named_like_another_targets_temporary_is_refused_at_planning() {
 
 #[test]
 fn a_users_file_at_the_sidecar_path_is_never_overwritten_or_deleted() {
-    let env = Env::new();
-    std::fs::create_dir_all(env.out()).unwrap();
-    let notes = env.out().join("x.bin.part.meta");
-    std::fs::write(&notes, "my notes").unwrap();
-    for size in [1000, 1_000_000] {
-        let server = static_server(vec![("x.bin", blob(39, size))]);
-        env.run(&[&server.url("/x.bin")])
-            .code(1)
-            .stderr_has("x.bin.part.meta exists and was not written by fetchpool");
+    // A file that arrives whole needs no sidecar and leaves it alone; one that needs a
+    // sidecar refuses to write over it.
+    for (size, code) in [(1000, 0), (1_000_000, 1)] {
+        let env = Env::new();
+        std::fs::create_dir_all(env.out()).unwrap();
+        let notes = env.out().join("x.bin.part.meta");
+        std::fs::write(&notes, "my notes").unwrap();
+        let v = blob(39, size);
+        let server = static_server(vec![("x.bin", v.clone())]);
+        let run = env.run(&[&server.url("/x.bin")]);
+        run.code(code);
         assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
-        assert_absent(&env.out().join("x.bin"));
+        if code == 0 {
+            assert_file(&env.out().join("x.bin"), &v);
+        } else {
+            run.stderr_has("x.bin.part.meta exists and was not written by fetchpool");
+            assert_absent(&env.out().join("x.bin"));
+        }
     }
 }
 

@@ -186,7 +186,7 @@ pub(crate) fn fetch(
     }
     let mut partial = Partial::open(&job.path, &url, stop)?;
     let mut conditional = None;
-    if !force && partial.len == 0 {
+    if !force && partial.len == 0 && (present.is_some() || !partial.fresh) {
         // Another run may have finished (or updated) this file while we waited for its lock.
         match complete_file(job, &url)? {
             Some(size) if !config.update => {

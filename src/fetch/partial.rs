@@ -183,6 +183,9 @@ pub(crate) struct Partial {
     pub len: u64,
     /// Validators, when this partial has any (a `.part` left by another tool has none).
     pub meta: Option<Meta>,
+    /// Created by this call and locked without waiting: no other run can have finished the
+    /// file meanwhile.
+    pub fresh: bool,
 }
 
 impl Partial {
@@ -197,9 +200,26 @@ impl Partial {
         let temps = temp_paths(final_path);
         let path = &temps.part;
         let io = |p: &Path, e| Error::file(url, p, e);
+        let mut waited = false;
         loop {
             let (file, created) = open_or_create(path, url)?;
-            lock(&file, path, url, stop)?;
+            waited |= lock(&file, path, url, stop)?;
+            // After any wait, another run may have finished the file: not fresh.
+            if created && !waited {
+                // Just created, exclusively, and locked at once: nothing to learn from the
+                // disk (the hot path of a list of small files saves three system calls).
+                // Whatever sits at the sidecar's path is looked at only if one is written.
+                return Ok(Partial {
+                    file,
+                    url: url.to_string(),
+                    len: 0,
+                    temps,
+                    sidecar: Sidecar::Absent,
+                    owned: true,
+                    meta: None,
+                    fresh: true,
+                });
+            }
             // While we waited the other run may have renamed this inode into place:
             // only a lock on the inode that still sits at `path` counts.
             let ours = file.metadata().map_err(|e| io(path, e))?;
@@ -227,6 +247,7 @@ impl Partial {
                 sidecar,
                 owned,
                 meta,
+                fresh: false,
             });
         }
     }
@@ -271,13 +292,26 @@ impl Partial {
         let path = &self.temps.meta;
         let io = |e| Error::file(&self.url, path, e);
         let text = meta.encode();
-        let mut opts = OpenOptions::new();
-        opts.write(true).custom_flags(libc::O_NOFOLLOW);
-        match self.sidecar {
-            Sidecar::Absent => opts.create_new(true),
-            Sidecar::Ours => &mut opts,
+        let open = |create: bool| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(create)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)
         };
-        let f = opts.open(path).map_err(io)?;
+        let f = match self.sidecar {
+            Sidecar::Ours => open(false),
+            // Something is there after all (a fresh partial did not look): a sidecar of an
+            // earlier run of ours is rewritten; anything else is refused, untouched.
+            Sidecar::Absent => match open(true) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    read_sidecar(path, &self.url, false)?;
+                    open(false)
+                }
+                other => other,
+            },
+        };
+        let f = f.map_err(io)?;
         f.write_all_at(text.as_bytes(), 0).map_err(io)?;
         f.set_len(text.len() as u64).map_err(io)?;
         self.sidecar = Sidecar::Ours;
@@ -440,12 +474,12 @@ impl Shared {
 }
 
 /// Take the lock on `file`; while another run holds it, wait (polling, so that `stop` ends
-/// the wait: a blocking `flock` would ignore Ctrl-C).
-fn lock(file: &File, path: &Path, url: &str, stop: &Stop) -> Result<(), Error> {
+/// the wait: a blocking `flock` would ignore Ctrl-C). Returns whether it had to wait.
+fn lock(file: &File, path: &Path, url: &str, stop: &Stop) -> Result<bool, Error> {
     let mut warned = false;
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(warned),
             Err(fs::TryLockError::WouldBlock) => {}
             Err(fs::TryLockError::Error(e)) => return Err(Error::file(url, path, e)),
         }
