@@ -148,22 +148,7 @@ impl Bucket {
             *state = (left, now);
             (left < 0.0).then(|| Duration::from_secs_f64(-left / self.rate as f64))
         };
-        wait.is_none_or(|w| nap(w, stop))
-    }
-}
-
-/// Sleep for `d` in short steps, so a stop is noticed; `false` when stopped.
-fn nap(d: Duration, stop: &Stop) -> bool {
-    let end = Instant::now() + d;
-    loop {
-        if stop.is_set() {
-            return false;
-        }
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
+        wait.is_none_or(|w| crate::fetch::retry::sleep(w, stop))
     }
 }
 

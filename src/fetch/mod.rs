@@ -361,22 +361,11 @@ fn fill<'a>(
         if !(e.is_retryable() && attempt < config.retries) {
             return Err(e);
         }
-        let wait = retry::backoff(
-            attempt,
-            config.retry_base,
-            config.retry_cap,
-            e.retry_after(),
-        );
-        dl.observer.retrying(dl.job, &e, wait);
-        attempt += 1;
-        log::debug!(
-            "{e}; retry {attempt}/{} in {wait:?} from byte {}",
-            config.retries,
-            partial.len
-        );
-        if !retry::sleep(wait, dl.stop) {
+        log::debug!("{}: {} bytes on disk to continue from", dl.url, partial.len);
+        if !retry::pause(config, dl, attempt, &e) {
             return Err(dl.interrupted());
         }
+        attempt += 1;
     }
 }
 

@@ -6,7 +6,9 @@ hostile server cannot park a worker for a day. Waits wake up early on cancellati
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::Stop;
+use super::Download;
+use crate::config::{Config, Stop};
+use crate::error::Error;
 
 /// The wait before retry number `attempt` (0 for the first retry).
 pub(crate) fn backoff(
@@ -31,6 +33,24 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The pause before retry number `attempt` (0 for the first) after `error`: the backoff,
+/// told to the observer, slept so that a stop ends it. `false` when stopped.
+pub(crate) fn pause(config: &Config, dl: &Download, attempt: u32, error: &Error) -> bool {
+    let wait = backoff(
+        attempt,
+        config.retry_base,
+        config.retry_cap,
+        error.retry_after(),
+    );
+    dl.observer.retrying(dl.job, error, wait);
+    log::debug!(
+        "{error}; retry {}/{} in {wait:?}",
+        attempt + 1,
+        config.retries
+    );
+    sleep(wait, dl.stop)
 }
 
 /// Sleep for `d`, waking early when `stop` is set. Returns false when cancelled.

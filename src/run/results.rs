@@ -67,9 +67,7 @@ impl Downloader {
         P: AsRef<Path>,
     {
         let Plan { jobs, rejected } = plan_pairs(pairs);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut shared = self.shared.clone();
-        shared.stop = shared.stop.and(&stop);
+        let (shared, stop) = self.own_run();
         // Unbounded: a worker never waits for a consumer, so results left unread (another
         // iterator of the same downloader being read first) cannot hold the pool up.
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -104,11 +102,7 @@ impl Downloader {
             drop(done_tx);
         });
         Results {
-            rejected: rejected
-                .into_iter()
-                .map(|r| r.error)
-                .collect::<Vec<_>>()
-                .into_iter(),
+            rejected: errors(rejected),
             run: Run::Parallel { rx: Some(rx), done },
             stop,
         }
@@ -122,15 +116,9 @@ impl Downloader {
         P: AsRef<Path>,
     {
         let Plan { jobs, rejected } = plan_pairs(pairs);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut shared = self.shared.clone();
-        shared.stop = shared.stop.and(&stop);
+        let (shared, stop) = self.own_run();
         Results {
-            rejected: rejected
-                .into_iter()
-                .map(|r| r.error)
-                .collect::<Vec<_>>()
-                .into_iter(),
+            rejected: errors(rejected),
             run: Run::Serial {
                 jobs: jobs.into_iter(),
                 shared: Box::new(shared),
@@ -138,6 +126,25 @@ impl Downloader {
             stop,
         }
     }
+}
+
+impl Downloader {
+    /// What one iterator's jobs share: this downloader's, plus a stop flag of its own.
+    fn own_run(&self) -> (Shared, Arc<AtomicBool>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut shared = self.shared.clone();
+        shared.stop = shared.stop.and(&stop);
+        (shared, stop)
+    }
+}
+
+/// The errors of the pairs refused before any download, in input order.
+fn errors(rejected: Vec<crate::job::Rejected>) -> std::vec::IntoIter<Error> {
+    rejected
+        .into_iter()
+        .map(|r| r.error)
+        .collect::<Vec<_>>()
+        .into_iter()
 }
 
 impl Iterator for Results {

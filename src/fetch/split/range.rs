@@ -59,21 +59,11 @@ pub(super) fn fetch(
         match result {
             Ok(()) => {}
             Err(Halt::Failed(e)) if e.is_retryable() && attempt < config.retries => {
-                let wait = retry::backoff(
-                    attempt,
-                    config.retry_base,
-                    config.retry_cap,
-                    e.retry_after(),
-                );
-                dl.observer.retrying(dl.job, &e, wait);
-                attempt += 1;
-                log::debug!(
-                    "{e}; range retry {attempt}/{} from byte {pos}",
-                    config.retries
-                );
-                if !retry::sleep(wait, dl.stop) {
+                log::debug!("{}: range {i} continues from byte {pos}", dl.url);
+                if !retry::pause(config, dl, attempt, &e) {
                     return Err(Halt::Failed(dl.interrupted()));
                 }
+                attempt += 1;
             }
             Err(halt) => return Err(halt),
         }
