@@ -16,7 +16,7 @@ pub(crate) mod proxy;
 pub(crate) mod tls;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ureq::Agent;
 use ureq::http::Response;
@@ -39,7 +39,14 @@ const SECRET_HEADERS: [&str; 2] = ["authorization", "cookie"];
 
 #[derive(Clone)]
 pub(crate) struct Client {
+    /// For http, and for https too when the trust store was set up front.
     agent: Agent,
+    /// For https with the system's trust store, made at the first https request: reading
+    /// the store (a hundred and more files) would cost every run tens of milliseconds, a
+    /// list of plain http URLs included.
+    secure: Arc<OnceLock<Agent>>,
+    /// How to make an agent, for `secure`.
+    recipe: Recipe,
     headers: Vec<(String, String)>,
     max_redirects: u32,
     proxies: Proxies,
@@ -57,23 +64,32 @@ pub(crate) struct Client {
     limits: limits::Limits,
 }
 
-impl Client {
-    /// # Errors
-    /// An unreadable CA file, cookie file or netrc file.
-    pub(crate) fn new(config: &Config) -> Result<Self, Error> {
-        let idle = config.jobs.max(4);
-        let tls = tls::tls_config(&config.ca_certificates, config.insecure)?;
+/// The settings every agent of a client is made with.
+#[derive(Clone)]
+struct Recipe {
+    timeout: std::time::Duration,
+    user_agent: String,
+    idle: usize,
+}
+
+impl Recipe {
+    fn agent(&self, tls: ureq::tls::TlsConfig) -> Agent {
+        let Recipe {
+            timeout,
+            user_agent,
+            idle,
+        } = self;
         let agent_config = Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_connect(Some(config.timeout))
-            .timeout_per_read(Some(config.timeout))
-            .timeout_per_write(Some(config.timeout))
-            .user_agent(config.user_agent.as_str())
+            .timeout_connect(Some(*timeout))
+            .timeout_per_read(Some(*timeout))
+            .timeout_per_write(Some(*timeout))
+            .user_agent(user_agent.as_str())
             // A Range applies to the encoded body: ask for the bytes as they are stored.
             .accept_encoding("identity")
             .max_idle_connections(idle * 2)
-            .max_idle_connections_per_host(idle)
+            .max_idle_connections_per_host(*idle)
             // ureq reads ALL_PROXY/HTTPS_PROXY/HTTP_PROXY by default, with its own precedence;
             // the proxy is chosen per request here instead (`Proxies::for_url`).
             .proxy(None)
@@ -87,7 +103,35 @@ impl Client {
         .chain(ConnectProxyConnector::default())
         .chain(TcpConnector::default())
         .chain(RustlsConnector::default());
-        let agent = Agent::with_parts(agent_config, connector, DefaultResolver::default());
+        Agent::with_parts(agent_config, connector, DefaultResolver::default())
+    }
+}
+
+impl Client {
+    /// # Errors
+    /// An unreadable CA file, cookie file or netrc file.
+    pub(crate) fn new(config: &Config) -> Result<Self, Error> {
+        let recipe = Recipe {
+            timeout: config.timeout,
+            user_agent: config.user_agent.clone(),
+            idle: config.jobs.max(4),
+        };
+        // Trust the user set up (--ca-certificate, SSL_CERT_FILE/DIR, --insecure) is read
+        // now, so that a bad file is one fatal error; the system's store waits for https.
+        let up_front = config.insecure
+            || !config.ca_certificates.is_empty()
+            || ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some());
+        let agent = if up_front {
+            recipe.agent(tls::tls_config(&config.ca_certificates, config.insecure)?)
+        } else {
+            recipe.agent(ureq::tls::TlsConfig::default())
+        };
+        let secure = Arc::new(OnceLock::new());
+        if up_front {
+            let _ = secure.set(agent.clone());
+        }
         let user_cookies = config
             .cookies
             .iter()
@@ -101,6 +145,8 @@ impl Client {
         let p = &config.proxies;
         Ok(Client {
             agent,
+            secure,
+            recipe,
             headers: config.headers.clone(),
             max_redirects: config.max_redirects,
             ureq_proxies: (
@@ -117,6 +163,24 @@ impl Client {
             netrc,
             insecure: config.insecure,
             limits: limits::Limits::new(config.max_per_host, config.limit_rate),
+        })
+    }
+
+    /// The agent for `url`'s scheme (see `secure`).
+    fn agent_for(&self, url: &Url) -> &Agent {
+        if url.scheme() != "https" {
+            return &self.agent;
+        }
+        self.secure.get_or_init(|| {
+            // No file of the user's is involved here, so this cannot fail; were it to, the
+            // compiled-in Mozilla roots are the safe fallback.
+            let tls = tls::tls_config(&[], false).unwrap_or_else(|e| {
+                log::warn!("{e}; using the compiled-in Mozilla roots");
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::WebPki)
+                    .build()
+            });
+            self.recipe.agent(tls)
         })
     }
 
@@ -164,7 +228,7 @@ impl Client {
         let mut hops = 0;
         loop {
             let on_origin = same_host(&current, url);
-            let mut req = self.agent.get(current.as_str());
+            let mut req = self.agent_for(&current).get(current.as_str());
             let via = self.proxies.for_url(&current).map(redact);
             let proxy = match via {
                 Some(_) if current.scheme() == "http" => self.ureq_proxies.0.clone(),
