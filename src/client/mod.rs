@@ -15,7 +15,7 @@ pub(crate) mod limits;
 pub(crate) mod proxy;
 pub(crate) mod tls;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use ureq::Agent;
@@ -44,7 +44,7 @@ pub(crate) struct Client {
     /// For https with the system's trust store, made at the first https request: reading
     /// the store (a hundred and more files) would cost every run tens of milliseconds, a
     /// list of plain http URLs included.
-    secure: Arc<OnceLock<Agent>>,
+    secure: Arc<OnceLock<Result<Agent, (PathBuf, String)>>>,
     /// How to make an agent, for `secure`.
     recipe: Recipe,
     headers: Vec<(String, String)>,
@@ -116,13 +116,20 @@ impl Client {
             user_agent: config.user_agent.clone(),
             idle: config.jobs.max(4),
         };
-        // Trust the user set up (--ca-certificate, SSL_CERT_FILE/DIR, --insecure) is read
-        // now, so that a bad file is one fatal error; the system's store waits for https.
-        let up_front = config.insecure
-            || !config.ca_certificates.is_empty()
-            || ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-                .iter()
-                .any(|v| std::env::var_os(v).is_some());
+        // Trust given on the command line (--ca-certificate, --insecure) is read now, so that a
+        // bad file is one fatal error; the store (the system's, or SSL_CERT_FILE/DIR, which
+        // are only checked to exist here) waits for the first https request.
+        let up_front = config.insecure || !config.ca_certificates.is_empty();
+        for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+            if let Some(path) = std::env::var_os(var)
+                && let Err(e) = std::fs::metadata(&path)
+            {
+                return Err(Error::CaCertificate {
+                    path: PathBuf::from(path),
+                    reason: format!("from {var}: {e}"),
+                });
+            }
+        }
         let agent = if up_front {
             recipe.agent(tls::tls_config(&config.ca_certificates, config.insecure)?)
         } else {
@@ -130,7 +137,7 @@ impl Client {
         };
         let secure = Arc::new(OnceLock::new());
         if up_front {
-            let _ = secure.set(agent.clone());
+            let _ = secure.set(Ok(agent.clone()));
         }
         let user_cookies = config
             .cookies
@@ -167,21 +174,27 @@ impl Client {
     }
 
     /// The agent for `url`'s scheme (see `secure`).
-    fn agent_for(&self, url: &Url) -> &Agent {
+    ///
+    /// # Errors
+    /// [`Error::CaCertificate`] when the store `SSL_CERT_FILE`/`SSL_CERT_DIR` name cannot be
+    /// read (never a silent fall back to other certificates).
+    fn agent_for(&self, url: &Url) -> Result<&Agent, Error> {
         if url.scheme() != "https" {
-            return &self.agent;
+            return Ok(&self.agent);
         }
-        self.secure.get_or_init(|| {
-            // No file of the user's is involved here, so this cannot fail; were it to, the
-            // compiled-in Mozilla roots are the safe fallback.
-            let tls = tls::tls_config(&[], false).unwrap_or_else(|e| {
-                log::warn!("{e}; using the compiled-in Mozilla roots");
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::WebPki)
-                    .build()
-            });
-            self.recipe.agent(tls)
-        })
+        let made = self.secure.get_or_init(|| {
+            tls::tls_config(&[], false)
+                .map(|tls| self.recipe.agent(tls))
+                .map_err(|e| match e {
+                    Error::CaCertificate { path, reason } => (path, reason),
+                    other => (PathBuf::new(), other.to_string()),
+                })
+        });
+        made.as_ref()
+            .map_err(|(path, reason)| Error::CaCertificate {
+                path: path.clone(),
+                reason: reason.clone(),
+            })
     }
 
     /// The run's politeness limits (see [`limits`]).
@@ -228,7 +241,7 @@ impl Client {
         let mut hops = 0;
         loop {
             let on_origin = same_host(&current, url);
-            let mut req = self.agent_for(&current).get(current.as_str());
+            let mut req = self.agent_for(&current)?.get(current.as_str());
             let via = self.proxies.for_url(&current).map(redact);
             let proxy = match via {
                 Some(_) if current.scheme() == "http" => self.ureq_proxies.0.clone(),
