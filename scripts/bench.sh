@@ -240,7 +240,7 @@ bench_update() {
         printf 'url = "%s"\noutput = "%s"\nremote-time\n' "$url" "$f" >>"$WORK/update-first.curl"
         printf 'url = "%s"\noutput = "%s"\nremote-time\ntime-cond = "%s"\n' "$url" "$f" "$f" >>"$WORK/update-cond.curl"
     done <"$WORK/update.urls"
-    for tool in $PEERS; do
+    for tool in fetchpool curl wget2 aria2c; do  # the tools with an update mode
         local out=$OUTROOT/update-$tool cmd
         cmd=$(update_cmd "$tool")
         log "update: $tool (first download, then timed reruns)"

@@ -149,7 +149,12 @@ for s, (title, ideal) in SCENARIOS.items():
     if os.path.exists(cmp_base + ".failed"):
         lines.append("`fetchpool --mode compare`: output not verified.")
     elif os.path.exists(cmp_base + ".txt"):
-        table = [l for l in open(cmp_base + ".txt").read().splitlines() if l.strip()]
+        # The summaries and the table, not the per-file lines or the phase headings.
+        table = [
+            l
+            for l in open(cmp_base + ".txt").read().splitlines()
+            if l.strip() and " -> " not in l and not l.startswith("--")
+        ]
         speedup = float(table[-1].split()[-1].rstrip("x"))
         lines += [
             "",
