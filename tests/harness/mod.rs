@@ -181,6 +181,46 @@ pub fn blob(seed: usize, size: usize) -> Vec<u8> {
     fetchpool::demo::content(seed, size)
 }
 
+/// Stop a server the tests started: `signal` (its graceful stop), then a kill if it has not
+/// exited within `grace`. Every real-server harness stops its child this way on drop.
+pub fn stop_child(child: &mut std::process::Child, signal: i32, grace: std::time::Duration) {
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Wait until `port` on loopback accepts connections; fail with `log()` when `child` exits
+/// first or `limit` passes.
+pub fn wait_listening(
+    port: u16,
+    child: &mut std::process::Child,
+    name: &str,
+    limit: std::time::Duration,
+    log: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{name} exited ({status}):\n{}", log());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} did not start:\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `data` gzipped, as a server that compresses sends it.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;

@@ -2,10 +2,10 @@
 //! throwaway config in a temp dir, stopped by PID on drop. Tests that use it fail (never
 //! skip) when it is missing: `scripts/test.sh` installs it.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Socks {
     pub port: u16,
@@ -53,18 +53,14 @@ impl Socks {
             .spawn()
             .expect("spawn danted");
         let mut s = Socks { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("danted exited ({status}):\n{}", s.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "danted did not start:\n{}",
-                s.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let dir = s.dir.path().to_path_buf();
+        super::wait_listening(
+            port,
+            &mut s.child,
+            "danted",
+            Duration::from_secs(15),
+            || std::fs::read_to_string(dir.join("danted.log")).unwrap_or_default(),
+        );
         s
     }
 
@@ -84,17 +80,6 @@ impl Socks {
 
 impl Drop for Socks {
     fn drop(&mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::stop_child(&mut self.child, libc::SIGTERM, Duration::from_secs(10));
     }
 }

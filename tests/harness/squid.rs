@@ -3,7 +3,7 @@
 //! stopped by PID on drop. Tests that use it fail (never skip) when squid is missing:
 //! `scripts/test.sh` installs it.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -110,18 +110,10 @@ impl Squid {
             .spawn()
             .expect("spawn squid");
         let mut s = Squid { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("squid exited ({status}):\n{}", s.cache_log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "squid did not start:\n{}",
-                s.cache_log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let dir = s.dir.path().to_path_buf();
+        super::wait_listening(port, &mut s.child, "squid", Duration::from_secs(30), || {
+            std::fs::read_to_string(dir.join("cache.log")).unwrap_or_default()
+        });
         s
     }
 
@@ -172,17 +164,6 @@ fn chown_to_proxy(dir: &Path) {
 
 impl Drop for Squid {
     fn drop(&mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::stop_child(&mut self.child, libc::SIGTERM, Duration::from_secs(10));
     }
 }
