@@ -202,12 +202,14 @@ fn a_range_answered_with_another_range_is_never_written_at_the_wrong_offset() {
     // The probe, at most one wrong range per helper, and one stream from zero: bounded.
     let n = server.requests().len();
     assert!(n <= 1 + 4 + 1, "{n} requests: {:?}", server.requests());
-    let last = server.requests().pop().unwrap();
-    assert_eq!(
-        last.header("range"),
-        None,
-        "the fallback is one plain stream"
-    );
+    // A helper's wrong range may still arrive after the fallback began, so the fallback is
+    // found by what it is, not by its place in the log.
+    let plain = server
+        .requests()
+        .iter()
+        .filter(|r| r.header("range").is_none())
+        .count();
+    assert_eq!(plain, 1, "the fallback is one plain stream");
 }
 
 #[test]

@@ -40,11 +40,7 @@ impl Limits {
         let Some(hosts) = &self.hosts else {
             return Some(Slot(None));
         };
-        let key = format!(
-            "{}:{}",
-            url.host_str().unwrap_or_default(),
-            url.port_or_known_default().unwrap_or(0)
-        );
+        let key = host_key(url);
         let mut busy = hosts.busy.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let n = busy.entry(key.clone()).or_insert(0);
@@ -70,11 +66,7 @@ impl Limits {
         let Some(hosts) = &self.hosts else {
             return Some(Slot(None));
         };
-        let key = format!(
-            "{}:{}",
-            url.host_str().unwrap_or_default(),
-            url.port_or_known_default().unwrap_or(0)
-        );
+        let key = host_key(url);
         let mut busy = hosts.busy.lock().unwrap_or_else(|e| e.into_inner());
         let n = busy.entry(key.clone()).or_insert(0);
         (*n < hosts.max).then(|| {
@@ -91,6 +83,15 @@ impl Limits {
             None => true,
         }
     }
+}
+
+/// What `--max-per-host` counts by: host and port.
+fn host_key(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 #[derive(Debug)]

@@ -104,11 +104,16 @@ impl SplitFile {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether another range may start: the file has not ended, nor reached its cap.
+    fn may_grow(&self, st: &State) -> bool {
+        st.halt.is_none() && st.active() < self.max
+    }
+
     /// A queued range (the largest), marked active; none when the file ended or is at its
     /// cap of ranges in flight.
     fn take(&self) -> Option<usize> {
         let mut st = self.lock();
-        if st.halt.is_some() || st.active() >= self.max {
+        if !self.may_grow(&st) {
             return None;
         }
         let (i, _) = st
@@ -124,7 +129,7 @@ impl SplitFile {
     /// Bytes left in the largest running range that may be halved, if any.
     fn splittable(&self) -> Option<u64> {
         let st = self.lock();
-        if st.halt.is_some() || st.active() >= self.max {
+        if !self.may_grow(&st) {
             return None;
         }
         st.ranges
@@ -139,7 +144,7 @@ impl SplitFile {
     /// half becomes a new active range for the caller.
     fn take_over(&self) -> Option<usize> {
         let mut st = self.lock();
-        if st.halt.is_some() || st.active() >= self.max {
+        if !self.may_grow(&st) {
             return None;
         }
         let (i, _) = st
