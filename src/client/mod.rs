@@ -14,6 +14,7 @@ pub(crate) mod cookies;
 pub(crate) mod limits;
 pub(crate) mod proxy;
 pub(crate) mod tls;
+mod tcp;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -22,7 +23,7 @@ use ureq::Agent;
 use ureq::http::Response;
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
-    ConnectProxyConnector, Connector as _, RustlsConnector, SocksConnector, TcpConnector,
+    ConnectProxyConnector, Connector as _, RustlsConnector, SocksConnector,
 };
 use url::Url;
 
@@ -95,13 +96,14 @@ impl Recipe {
             .proxy(None)
             .tls_config(tls)
             .build();
-        // ureq's default chain with the absolute-form connector in front (see proxy.rs).
+        // ureq's default chain with the absolute-form connector in front (see proxy.rs) and
+        // a TCP connector whose liveness check is one system call (see tcp.rs).
         let connector = AbsoluteFormConnector {
             direct: agent_config.clone(),
         }
         .chain(SocksConnector::default())
         .chain(ConnectProxyConnector::default())
-        .chain(TcpConnector::default())
+        .chain(tcp::Tcp)
         .chain(RustlsConnector::default());
         Agent::with_parts(agent_config, connector, DefaultResolver::default())
     }
