@@ -27,6 +27,7 @@ use crate::observe::{Observer, Quiet};
 use crate::plan::Planned;
 use crate::report::{Printer, Report, Summary};
 use crate::timing::Clock;
+use queue::{CloseOnDrop, Feed};
 
 /// Entries planned ahead of the pool's workers at most: enough that no worker waits for
 /// the planner, few enough that a long list does not wait in memory.
@@ -220,17 +221,19 @@ impl Downloader {
             Mode::Serial => entries.map(|e| one(tx, e, 0, None)).count(),
             Mode::Parallel => {
                 // The planner reads and plans ahead on its own thread; the pool's workers
-                // pull from a bounded queue, so planning never waits for the whole list and
+                // pull from a bounded feed, so planning never waits for the whole list and
                 // the list never waits in memory. A worker with no entry waiting takes a
                 // range of a split file instead.
-                let (ahead, queue) = crossbeam_channel::bounded(AHEAD);
+                let feed = Feed::new(AHEAD, self.pool.current_num_threads());
                 std::thread::scope(|s| {
+                    let feed = &feed;
                     let planner = s.spawn(move || {
+                        let _close = CloseOnDrop(feed);
                         let mut taken = 0;
                         for e in entries {
                             taken += 1;
-                            // Closed only if every worker is gone (a panic, re-raised below).
-                            if ahead.send(e).is_err() {
+                            // Refused only if every worker is gone (a panic, re-raised below).
+                            if feed.push(e).is_err() {
                                 break;
                             }
                         }
@@ -238,7 +241,7 @@ impl Downloader {
                     });
                     queue::drain(
                         &self.pool,
-                        queue,
+                        feed,
                         &board,
                         |e, worker| one(tx, e, worker, Some(&board)),
                         |task, worker| self.shared.help(task, worker),

@@ -76,14 +76,10 @@ impl Downloader {
         self.pool.spawn(move || {
             let board = Board::default();
             let force = shared.config.force;
-            let (all, queue) = crossbeam_channel::unbounded();
-            for job in jobs {
-                let _ = all.send(job);
-            }
-            drop(all);
+            let feed = queue::Feed::of(jobs, pool.current_num_threads());
             queue::drain(
                 &pool,
-                queue,
+                &feed,
                 &board,
                 |job: Job, worker| {
                     if shared.stop.is_set() {

@@ -4,7 +4,7 @@ range first, else a takeover of the largest running one; and [`Task`], a range t
 on the worker that took it (holding a host slot like any other transfer).
 */
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -20,6 +20,10 @@ use crate::observe::Observer;
 pub(crate) struct Board {
     files: Mutex<Vec<Arc<SplitFile>>>,
     wake: Condvar,
+    /// Workers in [`Board::wait`]: with none, a notification is skipped (a condition
+    /// variable's notify is a system call even when nobody waits, and every finished file
+    /// notifies).
+    sleepers: AtomicUsize,
 }
 
 /// A range of a split file that an idle worker took.
@@ -55,13 +59,19 @@ impl Board {
     /// Sleep until a split file may have work, or a short while.
     pub(crate) fn wait(&self) {
         if let Ok(files) = self.files.lock() {
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
             let _ = self.wake.wait_timeout(files, NAP);
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
     /// Wake the idle workers: something changed (a file split, or a worker let go).
+    /// A wake-up that races a worker on its way into [`Board::wait`] is lost; that worker
+    /// sleeps at most its short nap, as it would have without the count.
     pub(crate) fn notify(&self) {
-        self.wake.notify_all();
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.wake.notify_all();
+        }
     }
 
     pub(super) fn add(&self, file: &Arc<SplitFile>) {
