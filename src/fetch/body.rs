@@ -5,7 +5,9 @@ announced length at both ends, and handed to a [`Sink`]: the partial's end, or o
 a split download (which may stop taking bytes before the body ends).
 */
 
+use std::cell::Cell;
 use std::io::{self, Read};
+use std::ops::{Deref, DerefMut};
 
 use flate2::read::MultiGzDecoder;
 use ureq::http::Response;
@@ -15,6 +17,41 @@ use super::partial::{Meta, Partial};
 use crate::error::Error;
 
 const BUF_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// Each worker's copy buffer, kept between bodies: a list of small files would otherwise
+    /// allocate and zero 64 KiB per file (measured: 2.5 % of the small scenario's time).
+    static SPARE: Cell<Option<Box<[u8]>>> = const { Cell::new(None) };
+}
+
+/// The calling thread's copy buffer for the length of one body; returned on drop.
+struct Scratch(Option<Box<[u8]>>);
+
+impl Scratch {
+    fn take() -> Scratch {
+        let buf = SPARE.take();
+        Scratch(Some(buf.unwrap_or_else(|| vec![0; BUF_SIZE].into_boxed_slice())))
+    }
+}
+
+impl Deref for Scratch {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_deref_mut().unwrap_or_default()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        SPARE.set(self.0.take());
+    }
+}
 
 /// How to take one response body: `skip` bytes the server sent again, `expected` bytes as
 /// sent (Content-Length or the Content-Range span), and whether they are gzip to decode.
@@ -146,7 +183,7 @@ fn copy(
     dl: &mut Download,
 ) -> Result<bool, Error> {
     let url = dl.url.as_str();
-    let mut buf = vec![0u8; BUF_SIZE];
+    let mut buf = Scratch::take();
     let mut seen: u64 = 0;
     let mut paced: u64 = 0;
     loop {

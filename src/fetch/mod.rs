@@ -163,22 +163,20 @@ pub(crate) fn fetch(
     } else {
         complete_file(job, &url)?
     };
-    if present.is_some() && !config.update {
-        return Ok(done(
-            present.unwrap_or_default(),
-            0,
-            Status::AlreadyComplete,
-        ));
+    if let Some(meta) = &present
+        && !config.update
+    {
+        return Ok(done(meta.len(), 0, Status::AlreadyComplete));
     }
     let mut pending = None;
-    if let Some(size) = present
+    if let Some(meta) = &present
         && no_partial(job)
     {
         observer.attempt(job, 1);
-        match stamp::ask(client, job, stop) {
+        match stamp::ask(client, job, meta, stop) {
             Some(Answer::Unchanged) => {
                 log::debug!("{url}: 304 Not Modified; {} kept", job.path.display());
-                return Ok(done(size, 0, Status::Unchanged));
+                return Ok(done(meta.len(), 0, Status::Unchanged));
             }
             Some(Answer::Reply(resp, slot)) => pending = Some((resp, slot)),
             None => {}
@@ -189,11 +187,11 @@ pub(crate) fn fetch(
     if !force && partial.len == 0 && (present.is_some() || !partial.fresh) {
         // Another run may have finished (or updated) this file while we waited for its lock.
         match complete_file(job, &url)? {
-            Some(size) if !config.update => {
+            Some(meta) if !config.update => {
                 partial.discard()?;
-                return Ok(done(size, 0, Status::AlreadyComplete));
+                return Ok(done(meta.len(), 0, Status::AlreadyComplete));
             }
-            Some(_) => conditional = Some(Conditional::of(&job.path, &job.url)),
+            Some(meta) => conditional = Some(Conditional::of(&job.path, &job.url, &meta)),
             None => {}
         }
     }
@@ -242,7 +240,7 @@ pub(crate) fn fetch(
     }
     if dl.unchanged {
         partial.discard()?;
-        let size = complete_file(job, &url)?.unwrap_or_default();
+        let size = complete_file(job, &url)?.map_or(0, |m| m.len());
         log::debug!("{url}: 304 Not Modified; {} kept", job.path.display());
         return Ok(done(size, 0, Status::Unchanged));
     }
@@ -392,9 +390,9 @@ fn no_partial(job: &Job) -> bool {
     matches!(fs::symlink_metadata(part), Err(e) if e.kind() == io::ErrorKind::NotFound)
 }
 
-/// The size of the file at the final path when it counts as complete: it exists and, when a
-/// checksum is given, matches it. A mismatching file is downloaded again (and replaced).
-fn complete_file(job: &Job, url: &str) -> Result<Option<u64>, Error> {
+/// The file at the final path (its metadata) when it counts as complete: it exists and, when
+/// a checksum is given, matches it. A mismatching file is downloaded again (and replaced).
+fn complete_file(job: &Job, url: &str) -> Result<Option<fs::Metadata>, Error> {
     // Not followed: a link at the final path would make another file count as this one.
     let meta = match fs::symlink_metadata(&job.path) {
         Ok(m) => m,
@@ -425,5 +423,5 @@ fn complete_file(job: &Job, url: &str) -> Result<Option<u64>, Error> {
             return Ok(None);
         }
     }
-    Ok(Some(meta.len()))
+    Ok(Some(meta))
 }

@@ -9,7 +9,7 @@ an unchanged file costs one request and no directory operation.
 */
 
 use std::ffi::CString;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -46,13 +46,15 @@ pub(crate) struct Conditional {
 
 impl Conditional {
     /// The validators of the file at `path` for `url`.
-    pub(crate) fn of(path: &Path, url: &Url) -> Conditional {
+    /// What to ask about the file at `path`, whose metadata (taken without following a
+    /// link: it is a regular file) is `meta`.
+    pub(crate) fn of(path: &Path, url: &Url, meta: &Metadata) -> Conditional {
         let bare = strip_userinfo(url).to_string();
         let etag = read_attr(path).and_then(|v| {
             let (etag, from) = v.split_once('\n')?;
             (from == bare && !etag.is_empty()).then(|| etag.to_string())
         });
-        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let modified = meta.modified().ok();
         Conditional { etag, modified }
     }
 
@@ -79,8 +81,8 @@ pub(crate) enum Answer {
 /// Ask whether `job`'s file (present at its final path, with no partial beside it) changed.
 /// `None` when the question could not be asked or failed on the way: the download then asks
 /// again, with its retries and mirrors.
-pub(crate) fn ask(client: &Client, job: &Job, stop: &Stop) -> Option<Answer> {
-    let asked = Conditional::of(&job.path, &job.url).header()?;
+pub(crate) fn ask(client: &Client, job: &Job, meta: &Metadata, stop: &Stop) -> Option<Answer> {
+    let asked = Conditional::of(&job.path, &job.url, meta).header()?;
     let slot = client.limits().slot(&job.url, stop)?;
     match client.get_with(&job.url, &[asked], &job.headers) {
         Ok(r) if r.status().as_u16() == 304 => Some(Answer::Unchanged),
