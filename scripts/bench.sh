@@ -17,22 +17,38 @@
 #
 # `seg` and `tail` are the split scenarios (one 64 MiB file; seven 1 MiB files and a 48 MiB
 # one), through a pacing proxy at 2 MiB/s per connection; see scenario_seg / scenario_tail.
-#   J=8 RUNS=5 BENCH_DIR=target/bench PORT=18080 scripts/bench.sh
+#
+# Downloads go to tmpfs (/dev/shm) by default. BENCH_DIR=/some/disk/dir measures on that
+# file system instead: the outputs go to a fresh directory inside it (removed afterwards) and
+# the tables go to their own section of BENCHMARKS.md, "On disk", beside the tmpfs ones.
+#   J=8 RUNS=5 BENCH_DIR=/var/tmp BENCH_WORK=target/bench PORT=18080 scripts/bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 J=${J:-8}
 RUNS=${RUNS:-5}
-WORK=${BENCH_DIR:-$ROOT/target/bench}
+# The corpus, the lists, the nginx prefix and the results (not the downloads).
+WORK=${BENCH_WORK:-$ROOT/target/bench}
 PORT=${PORT:-18080}
 LAT_PORT=${LAT_PORT:-18081}
 RTT_MS=40
 SCENARIOS=${*:-small big lat slow update plan stream seg tail}
-# Outputs go to tmpfs: the benchmark measures the downloaders, not the disk. (On this
-# project's VMs the root ext4 has no journal, and then its inode allocator skips inodes
-# freed in the last 30 s: back-to-back runs that delete 2000 files slow every tool down
-# several-fold, and by different amounts. See BENCHMARKS.md.)
-OUTROOT=${BENCH_OUT:-/dev/shm/fetchpool-bench}
+if [ -n "${BENCH_DIR:-}" ]; then
+    # On disk: a directory of our own inside BENCH_DIR, so that nothing of the user's is
+    # ever removed; results and tables kept apart from the tmpfs ones.
+    mkdir -p "$BENCH_DIR"
+    OUTROOT=$(cd "$BENCH_DIR" && pwd)/fetchpool-bench.$$
+    WHERE="disk"
+    RES=$WORK/results-disk
+else
+    # Outputs go to tmpfs: the benchmark measures the downloaders, not the disk. (On this
+    # project's VMs the root ext4 has no journal, and then its inode allocator skips inodes
+    # freed in the last 30 s: back-to-back runs that delete 2000 files slow every tool down
+    # several-fold, and by different amounts. See BENCHMARKS.md.)
+    OUTROOT=/dev/shm/fetchpool-bench
+    WHERE="tmpfs"
+    RES=$WORK/results
+fi
 
 log() { printf '== %s\n' "$*" >&2; }
 
@@ -68,7 +84,6 @@ gcc -O2 -pthread -o "$FLOOR" "$ROOT/scripts/floor.c"
 
 # --- corpus ------------------------------------------------------------------------------
 WWW=$WORK/www
-RES=$WORK/results
 mkdir -p "$WWW/small" "$WWW/big" "$WWW/slow" "$WWW/tiny" "$RES"
 rm -f "$RES"/*
 make_files() { # dir prefix count bytes
@@ -353,7 +368,10 @@ scenario_tail() { # seven 1 MiB files and one 48 MiB file: the tail of a list
 }
 
 split_report() { # scenario title: its table between its own markers in BENCHMARKS.md
-    python3 - "$RES/$1.tsv" "$ROOT/BENCHMARKS.md" "$1" "$2" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
+    local mark=$1 title=$2
+    # A disk run's tables have markers of their own, beside the tmpfs ones.
+    if [ "$WHERE" = disk ]; then mark=$1-disk; title="$2, on disk"; fi
+    python3 - "$RES/$1.tsv" "$ROOT/BENCHMARKS.md" "$mark" "$title" "$(git -C "$ROOT" rev-parse --short HEAD)" <<'PY'
 import sys, datetime
 tsv, md, s, title, commit = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv) if l.strip()]
@@ -437,6 +455,8 @@ done
 # The generated tables need the other scenarios' results: a run of only `stream`, `seg` or
 # `tail` leaves them (seg and tail write their own sections).
 if [ "$BENCH_TABLES" = yes ]; then
-    python3 "$ROOT/scripts/bench_report.py" "$RES" "$ROOT/BENCHMARKS.md" "$J" "$RTT_MS"
+    mkdir -p "$OUTROOT"
+    python3 "$ROOT/scripts/bench_report.py" "$RES" "$ROOT/BENCHMARKS.md" "$J" "$RTT_MS" \
+        "$WHERE" "$(df -T "$OUTROOT" | awk 'NR == 2 {print $2 " (" $1 ") at " $7}')"
 fi
 log "wrote BENCHMARKS.md"

@@ -2,7 +2,8 @@
 """Turn scripts/bench.sh's results into tables in BENCHMARKS.md.
 
 Only the part between the bench markers is rewritten; notes around it are kept.
-Usage: bench_report.py RESULTS_DIR BENCHMARKS.md J RTT_MS
+Usage: bench_report.py RESULTS_DIR BENCHMARKS.md J RTT_MS [tmpfs|disk] [FILE SYSTEM]
+A disk run (bench.sh with BENCH_DIR) has its own markers and section, "On disk".
 """
 import json
 import math
@@ -14,7 +15,10 @@ import sys
 from datetime import datetime, timezone
 
 res, md_path, J, RTT = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) / 1000
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+WHERE = sys.argv[5] if len(sys.argv) > 5 else "tmpfs"
+FS = sys.argv[6] if len(sys.argv) > 6 else ""
+MARK = "bench" if WHERE == "tmpfs" else "bench-disk"
+START, END = f"<!-- {MARK}:start -->", f"<!-- {MARK}:end -->"
 
 SCENARIOS = {
     "small": ("2000 × 16 KiB on loopback (per-request cost)", None),
@@ -86,6 +90,8 @@ lines += [
     "Peak RSS from `/usr/bin/time -f %M` on one separate run.",
     "",
     f"fetchpool commit: {commit()}.",
+    "",
+    f"Downloads written to {FS or WHERE}.",
     "",
     f"Machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; shared and noisy.",
     "",
@@ -179,7 +185,8 @@ lines.append(END)
 
 text = open(md_path).read() if os.path.exists(md_path) else "# Benchmarks\n\n" + START + "\n" + END + "\n"
 if START not in text:
-    text += "\n" + START + "\n" + END + "\n"
+    heading = "\n## On disk (`BENCH_DIR`)\n\n" if WHERE == "disk" else "\n"
+    text += heading + START + "\n" + END + "\n"
 head, rest = text.split(START, 1)
 tail = rest.split(END, 1)[1]
 open(md_path, "w").write(head + "\n".join(lines) + tail)
