@@ -1,5 +1,5 @@
 /*!
-The command line, and nothing else: clap definitions and value parsers. `main.rs` turns the
+The command line, and nothing else: clap definitions and value parsers. `config.rs` turns the
 parsed [`Cli`] into a library [`fetchpool::Config`]; nothing below here sees clap.
 */
 

@@ -1,9 +1,7 @@
 /*!
-The lines of an input list, in fetchpool's own format and in aria2c's. A line is
-`URL [MIRROR…] [PATH] [sha256=HEX]`, fields separated by blanks; a field with blanks is quoted
-(`"my file.csv"`, or `'…'` taken literally). aria2c lists work as they are: URLs of one file
-separated by a TAB are mirrors, and indented `key=value` lines below a URL are its options
-(`out=`, `dir=`, `checksum=sha-256=HEX`, `header=`).
+One line of an input list: its fields (blanks separate, quotes keep blanks), the URL, its
+mirrors, PATH and checksum; and aria2c's indented `key=value` option lines, applied to the
+URL above them.
 */
 
 use std::path::PathBuf;

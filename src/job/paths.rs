@@ -1,0 +1,107 @@
+/*!
+Target paths from what the user typed: a relative PATH never leaves the output directory,
+paths are compared after lexical normalization, and the output directory and the `.part`
+beside each target are named here.
+*/
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::Error;
+use crate::fetch::partial::temp_paths;
+
+/// Resolve a user-given relative PATH under `dir`, refusing any path that would leave it.
+/// Absolute paths are the user's explicit choice and are kept as they are.
+pub(crate) fn resolve_user_path(dir: &Path, path: &Path) -> Result<PathBuf, Error> {
+    if path.is_absolute() {
+        return Ok(normalize(path));
+    }
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => parts.push(p),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if parts.pop().is_none() {
+                    return Err(Error::UnsafePath {
+                        path: path.to_path_buf(),
+                    });
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(Error::UnsafePath {
+                    path: path.to_path_buf(),
+                });
+            }
+        }
+    }
+    if parts.is_empty() {
+        return Err(Error::UnsafePath {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut out = normalize(dir);
+    out.extend(parts);
+    Ok(out)
+}
+
+/// Lexical normalization: drop `.`, fold `..` into its parent. Used to compare targets.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// The temporary file a job writes to before the rename: `<path>.part`, or a shortened,
+/// hashed name beside it when that would pass the file-name limit.
+pub fn part_path(path: &Path) -> PathBuf {
+    temp_paths(path).part
+}
+
+/// Create the output directory when missing.
+///
+/// # Errors
+/// [`Error::Io`] naming `dir` when it cannot be created or is not a directory.
+pub fn ensure_dir(dir: &Path) -> Result<(), Error> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::io(
+            dir,
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        )),
+        Err(_) => std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_paths_never_leave_the_output_dir() {
+        let d = Path::new("/out");
+        assert_eq!(
+            resolve_user_path(d, Path::new("a/../b")).unwrap(),
+            Path::new("/out/b")
+        );
+        assert!(resolve_user_path(d, Path::new("../x")).is_err());
+        assert!(resolve_user_path(d, Path::new("a/../../x")).is_err());
+        assert!(resolve_user_path(d, Path::new(".")).is_err());
+        assert_eq!(
+            resolve_user_path(d, Path::new("/abs/x")).unwrap(),
+            Path::new("/abs/x")
+        );
+    }
+}
