@@ -271,17 +271,19 @@ impl Locator {
         let real = dir.real.join(name);
         let link = match &mut dir.links {
             Links::Listed(links) => links.contains(name),
-            Links::Asked { asked } if *asked >= LIST_AFTER => match list_links(&dir.real, LIST_AT_MOST) {
-                Some(links) => {
-                    let link = links.contains(name);
-                    dir.links = Links::Listed(links);
-                    link
+            Links::Asked { asked } if *asked >= LIST_AFTER => {
+                match list_links(&dir.real, LIST_AT_MOST) {
+                    Some(links) => {
+                        let link = links.contains(name);
+                        dir.links = Links::Listed(links);
+                        link
+                    }
+                    None => {
+                        dir.links = Links::Unlisted;
+                        is_link(&real)
+                    }
                 }
-                None => {
-                    dir.links = Links::Unlisted;
-                    is_link(&real)
-                }
-            },
+            }
             Links::Unlisted => is_link(&real),
             Links::Asked { asked } => {
                 *asked += 1;
@@ -553,7 +555,11 @@ mod tests {
             let name = at(&format!("plain{i}"));
             assert_eq!(c.claim(Path::new(&name), "line", Some(3 + i)), Ok(()));
         }
-        let listed = c.locator.dirs.values().any(|d| matches!(d.links, Links::Listed(_)));
+        let listed = c
+            .locator
+            .dirs
+            .values()
+            .any(|d| matches!(d.links, Links::Listed(_)));
         assert!(listed, "the directory was listed after {LIST_AFTER} files");
         assert_eq!(
             c.claim(Path::new(&at("late")), "line 99", Some(99)),
@@ -571,7 +577,10 @@ mod tests {
         std::os::unix::fs::symlink("f0", dir.path().join("l")).unwrap();
         let links = list_links(dir.path(), 10).unwrap();
         assert_eq!(links.into_iter().collect::<Vec<_>>(), [OsString::from("l")]);
-        assert!(list_links(dir.path(), 3).is_none(), "more entries than allowed");
+        assert!(
+            list_links(dir.path(), 3).is_none(),
+            "more entries than allowed"
+        );
         let missing = list_links(&dir.path().join("not-yet"), 10).unwrap();
         assert!(missing.is_empty(), "a directory not made yet holds no link");
     }

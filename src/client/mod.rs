@@ -13,8 +13,8 @@ pub(crate) mod auth;
 pub(crate) mod cookies;
 pub(crate) mod limits;
 pub(crate) mod proxy;
-pub(crate) mod tls;
 mod tcp;
+pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -74,7 +74,9 @@ fn connect_any(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, 
         };
         match result {
             Ok(stream) => return Ok(stream),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock => {
+            Err(e)
+                if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock =>
+            {
                 if total.is_some_and(|t| start.elapsed() > t) {
                     return Err(ureq::Error::Timeout(timeout.reason));
                 }
@@ -179,7 +181,9 @@ impl Transport for Socket {
         let timeout = budget(timeout.for_read())?;
         let limit = limit(&timeout);
         let mut stream = &*self.stream;
-        keep_timeout(&mut self.read_timeout, limit, |t| stream.set_read_timeout(t))?;
+        keep_timeout(&mut self.read_timeout, limit, |t| {
+            stream.set_read_timeout(t)
+        })?;
         let started = Instant::now();
         let input = self.buffers.input_append_buf();
         let n = loop {

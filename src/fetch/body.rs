@@ -32,7 +32,9 @@ struct Scratch(Option<Box<[u8]>>);
 impl Scratch {
     fn take() -> Scratch {
         let buf = SPARE.take();
-        Scratch(Some(buf.unwrap_or_else(|| vec![0; BUF_SIZE].into_boxed_slice())))
+        Scratch(Some(
+            buf.unwrap_or_else(|| vec![0; BUF_SIZE].into_boxed_slice()),
+        ))
     }
 }
 
