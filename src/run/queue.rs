@@ -197,7 +197,13 @@ pub(crate) fn drain<T, F, H>(
 {
     // Entries taken and not finished: while there are any, a free worker may still get a range.
     let running = AtomicUsize::new(0);
-    let (one, help, running) = (&one, &help, &running);
+    // One entry fewer in hand; the last one out wakes the workers waiting for the end.
+    let put_down = |running: &AtomicUsize| {
+        if running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            board.wake_all();
+        }
+    };
+    let (one, help, running, put_down) = (&one, &help, &running, &put_down);
     pool.scope(|s| {
         for _ in 0..pool.current_num_threads() {
             s.spawn(move |_| {
@@ -205,7 +211,7 @@ pub(crate) fn drain<T, F, H>(
                 let worker = rayon::current_thread_index().unwrap_or(0);
                 let run = |entry| {
                     one(entry, worker);
-                    running.fetch_sub(1, Ordering::SeqCst);
+                    put_down(running);
                     board.notify();
                 };
                 loop {
@@ -218,7 +224,7 @@ pub(crate) fn drain<T, F, H>(
                         Take::Empty => false,
                         Take::Closed => true,
                     };
-                    running.fetch_sub(1, Ordering::SeqCst);
+                    put_down(running);
                     if let Some(task) = board.take() {
                         if !help(task, worker) {
                             board.wait();
@@ -230,16 +236,16 @@ pub(crate) fn drain<T, F, H>(
                         running.fetch_add(1, Ordering::SeqCst);
                         match feed.take_timeout(NAP) {
                             Take::Entry(entry) => run(entry),
-                            Take::Empty | Take::Closed => {
-                                running.fetch_sub(1, Ordering::SeqCst);
-                            }
+                            Take::Empty | Take::Closed => put_down(running),
                         }
                         continue;
                     }
                     if running.load(Ordering::SeqCst) == 0 {
                         break;
                     }
-                    board.wait();
+                    // Another worker still has an entry (it may yet split it): wait for it,
+                    // or for the end, which its `put_down` announces.
+                    board.wait_unless(|| running.load(Ordering::SeqCst) == 0);
                 }
             });
         }

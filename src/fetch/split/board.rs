@@ -58,11 +58,27 @@ impl Board {
 
     /// Sleep until a split file may have work, or a short while.
     pub(crate) fn wait(&self) {
+        self.wait_unless(|| false);
+    }
+
+    /// As [`Board::wait`], unless `done` holds when looked at under the board's lock. With
+    /// [`Board::wake_all`] called after `done` becomes true, no sleeper misses it: the end
+    /// of a run is seen at once, not after a nap.
+    pub(crate) fn wait_unless(&self, done: impl Fn() -> bool) {
         if let Ok(files) = self.files.lock() {
+            if done() {
+                return;
+            }
             self.sleepers.fetch_add(1, Ordering::SeqCst);
             let _ = self.wake.wait_timeout(files, NAP);
             self.sleepers.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// Wake every sleeper, in step with [`Board::wait_unless`] (under the lock).
+    pub(crate) fn wake_all(&self) {
+        let _files = self.files.lock();
+        self.wake.notify_all();
     }
 
     /// Wake the idle workers: something changed (a file split, or a worker let go).
