@@ -308,13 +308,19 @@ impl Locator {
     }
 
     fn dir(&mut self, dir: &Path) -> &mut Dir {
-        if self.dirs.len() >= DIRS_KEPT && !self.dirs.contains_key(dir) {
-            self.dirs.clear();
+        // Looked up by reference first: three look-ups per line, and a key is allocated only
+        // for a directory not seen before.
+        if !self.dirs.contains_key(dir) {
+            if self.dirs.len() >= DIRS_KEPT {
+                self.dirs.clear();
+            }
+            let known = Dir {
+                real: real_dir(dir),
+                links: Links::Asked { asked: 0 },
+            };
+            self.dirs.insert(dir.to_path_buf(), known);
         }
-        self.dirs.entry(dir.to_path_buf()).or_insert_with(|| Dir {
-            real: real_dir(dir),
-            links: Links::Asked { asked: 0 },
-        })
+        self.dirs.get_mut(dir).expect("inserted above when missing")
     }
 }
 

@@ -35,13 +35,15 @@ pub fn parse_url(text: &str) -> Result<Url, Error> {
 /// The URL with its password replaced by `***`; a user name given without a password (a
 /// token, as in `https://TOKEN@host/`) is replaced as a whole.
 pub fn redact(url: &Url) -> String {
+    if url.password().is_none() && url.username().is_empty() {
+        // The common case, once or twice per file: no copy of the parsed URL.
+        return url.as_str().to_string();
+    }
     let mut u = url.clone();
     if url.password().is_some() {
         let _ = u.set_password(Some("***"));
-    } else if !url.username().is_empty() {
-        let _ = u.set_username("***");
     } else {
-        return url.to_string();
+        let _ = u.set_username("***");
     }
     u.to_string()
 }
@@ -74,8 +76,10 @@ pub fn redact_text(text: &str) -> String {
 /// and what is recorded beside a partial.
 pub(crate) fn strip_userinfo(url: &Url) -> Url {
     let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
+    if url.password().is_some() || !url.username().is_empty() {
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+    }
     u
 }
 

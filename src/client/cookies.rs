@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cookie_store::{CookieDomain, CookieExpiration, CookieStore};
@@ -20,6 +21,9 @@ use crate::error::Error;
 #[derive(Default)]
 pub(crate) struct Jar {
     store: Mutex<CookieStore>,
+    /// Whether a cookie was ever loaded or kept. Until then a request neither locks the
+    /// store (one lock shared by every worker, twice per request) nor searches it.
+    used: AtomicBool,
 }
 
 impl Jar {
@@ -52,13 +56,18 @@ impl Jar {
             }
             log::debug!("{loaded} cookies loaded from {}", path.display());
         }
+        let used = AtomicBool::new(store.iter_any().next().is_some());
         Ok(Jar {
             store: Mutex::new(store),
+            used,
         })
     }
 
     /// `name=value; …` for a request to `url`, or `None` when no cookie belongs to it.
     pub(crate) fn header_for(&self, url: &Url) -> Option<String> {
+        if !self.used.load(Ordering::Acquire) {
+            return None;
+        }
         let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         let mut header = String::new();
         for (name, value) in store.get_request_values(url) {
@@ -72,11 +81,16 @@ impl Jar {
 
     /// Keep the `Set-Cookie` values of a response from `url` (those the rules accept).
     pub(crate) fn store<'a>(&self, url: &Url, set_cookies: impl Iterator<Item = &'a str>) {
+        let mut set_cookies = set_cookies.peekable();
+        if set_cookies.peek().is_none() {
+            return;
+        }
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         for value in set_cookies {
-            if let Err(e) = store.parse(value, url) {
+            match store.parse(value, url) {
+                Ok(_) => self.used.store(true, Ordering::Release),
                 // The reason only: the cookie's value is a secret.
-                log::debug!("cookie from {} not kept: {e}", crate::url::redact(url));
+                Err(e) => log::debug!("cookie from {} not kept: {e}", crate::url::redact(url)),
             }
         }
     }

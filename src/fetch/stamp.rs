@@ -8,7 +8,7 @@ version (`If-Modified-Since`). The question goes out before any temporary file e
 an unchanged file costs one request and no directory operation.
 */
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs::{File, Metadata};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -26,7 +26,7 @@ use crate::url::strip_userinfo;
 
 /// The attribute's name; its value is `ETAG\nURL` (the URL without credentials), so an ETag
 /// is only ever sent back for the URL it came from.
-const ATTR: &str = "user.fetchpool.etag";
+const ATTR: &CStr = c"user.fetchpool.etag";
 
 /// The validators of the version a response carried.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub(crate) fn stamp(file: &File, version: &Version, url: &Url, shown: &str) {
 }
 
 fn write_attr(file: &File, value: &str) -> std::io::Result<()> {
-    let name = CString::new(ATTR).expect("no NUL in the name");
+    let name = ATTR;
     // SAFETY: a valid descriptor, a NUL-terminated name, and a buffer with its length.
     let rc = unsafe {
         libc::fsetxattr(
@@ -133,9 +133,9 @@ fn write_attr(file: &File, value: &str) -> std::io::Result<()> {
 }
 
 fn read_attr(path: &Path) -> Option<String> {
-    let name = CString::new(ATTR).ok()?;
+    let name = ATTR;
     let path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut buf = vec![0u8; 1024];
+    let mut buf = [0u8; 1024];
     // SAFETY: NUL-terminated path and name, and a buffer with its length.
     let n = unsafe {
         libc::getxattr(
@@ -146,8 +146,7 @@ fn read_attr(path: &Path) -> Option<String> {
         )
     };
     let n = usize::try_from(n).ok()?;
-    buf.truncate(n);
-    String::from_utf8(buf).ok()
+    String::from_utf8(buf.get(..n)?.to_vec()).ok()
 }
 
 #[cfg(test)]
