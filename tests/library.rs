@@ -234,3 +234,50 @@ fn an_embedder_with_default_features_off_compiles_the_readme_example_without_cli
         );
     }
 }
+
+/// A job that panics (here an embedder's observer) ends the run with that panic once the
+/// other workers have finished the list: it never leaves them waiting forever for an entry
+/// that will not be put down. (The receive timeout only detects a hang; it measures nothing.)
+#[test]
+fn a_panicking_job_ends_the_run_with_its_panic_instead_of_hanging() {
+    struct Boom;
+    impl fetchpool::Observer for Boom {
+        fn started(&self, job: &fetchpool::Job) {
+            if job.path.ends_with("f3") {
+                panic!("the observer fails on f3");
+            }
+        }
+    }
+    let env = Env::new();
+    let files: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("f{i}"), blob(90 + i, 3000 + i * 10)))
+        .collect();
+    let server = static_server(files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect());
+    let pairs: Vec<(String, std::path::PathBuf)> = files
+        .iter()
+        .map(|(n, _)| (server.url(&format!("/{n}")), env.out().join(n)))
+        .collect();
+    let plan = fetchpool::plan_pairs(pairs);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let downloader = downloader(4).with_observer(Boom);
+        let (tx, rx) = fetchpool::channel::unbounded();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            downloader.run(&plan, fetchpool::Mode::Parallel, &tx)
+        }));
+        drop(tx);
+        let ok = rx
+            .iter()
+            .filter(|r: &fetchpool::Report| r.result.is_ok())
+            .count();
+        let _ = done_tx.send((run.is_err(), ok));
+    });
+    let (panicked, ok) = done_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the run hung after one of its jobs panicked");
+    assert!(panicked, "the job's panic reaches the caller");
+    assert_eq!(ok, 9, "every other entry was downloaded");
+    for (n, c) in files.iter().filter(|(n, _)| n != "f3") {
+        assert_file(&env.out().join(n), c);
+    }
+}

@@ -197,34 +197,28 @@ pub(crate) fn drain<T, F, H>(
 {
     // Entries taken and not finished: while there are any, a free worker may still get a range.
     let running = AtomicUsize::new(0);
-    // One entry fewer in hand; the last one out wakes the workers waiting for the end.
-    let put_down = |running: &AtomicUsize| {
-        if running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            board.wake_all();
-        }
-    };
-    let (one, help, running, put_down) = (&one, &help, &running, &put_down);
+    let (one, help, running) = (&one, &help, &running);
     pool.scope(|s| {
         for _ in 0..pool.current_num_threads() {
             s.spawn(move |_| {
                 let _present = Worker(feed);
                 let worker = rayon::current_thread_index().unwrap_or(0);
-                let run = |entry| {
+                let run = |entry, hand: InHand| {
                     one(entry, worker);
-                    put_down(running);
+                    drop(hand);
                     board.notify();
                 };
                 loop {
-                    running.fetch_add(1, Ordering::SeqCst);
+                    let hand = InHand::take(running, board);
                     let closed = match feed.try_take() {
                         Take::Entry(entry) => {
-                            run(entry);
+                            run(entry, hand);
                             continue;
                         }
                         Take::Empty => false,
                         Take::Closed => true,
                     };
-                    put_down(running);
+                    drop(hand);
                     if let Some(task) = board.take() {
                         if !help(task, worker) {
                             board.wait();
@@ -233,10 +227,10 @@ pub(crate) fn drain<T, F, H>(
                     }
                     if !closed {
                         // Nothing to help with: wait for the planner, briefly.
-                        running.fetch_add(1, Ordering::SeqCst);
+                        let hand = InHand::take(running, board);
                         match feed.take_timeout(NAP) {
-                            Take::Entry(entry) => run(entry),
-                            Take::Empty | Take::Closed => put_down(running),
+                            Take::Entry(entry) => run(entry, hand),
+                            Take::Empty | Take::Closed => drop(hand),
                         }
                         continue;
                     }
@@ -244,10 +238,34 @@ pub(crate) fn drain<T, F, H>(
                         break;
                     }
                     // Another worker still has an entry (it may yet split it): wait for it,
-                    // or for the end, which its `put_down` announces.
+                    // or for the end, which its hand announces when put down.
                     board.wait_unless(|| running.load(Ordering::SeqCst) == 0);
                 }
             });
         }
     });
+}
+
+/// A worker's hand, holding an entry (or about to take one): counted in `running` while it
+/// lives. Put down on drop, also when the entry's job panics (the other workers then finish
+/// the list and the scope re-raises the panic, instead of waiting forever for the count to
+/// fall); the last one put down wakes the workers waiting for the end.
+struct InHand<'a> {
+    running: &'a AtomicUsize,
+    board: &'a Board,
+}
+
+impl<'a> InHand<'a> {
+    fn take(running: &'a AtomicUsize, board: &'a Board) -> InHand<'a> {
+        running.fetch_add(1, Ordering::SeqCst);
+        InHand { running, board }
+    }
+}
+
+impl Drop for InHand<'_> {
+    fn drop(&mut self) {
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.board.wake_all();
+        }
+    }
 }
