@@ -56,9 +56,11 @@ impl<In: Transport> Connector<In> for Tcp {
     }
 }
 
-/// Each address in turn, as ureq does: the first gets half the connect timeout, the next a
-/// quarter, and so on (shares summing to the whole), at least 10 ms each. An address that
-/// refuses or cannot be routed to hands over to the next; any other error ends the attempt.
+/// Each address in turn, as ureq does: the first gets about half the connect timeout and each
+/// one that times out leaves the next half its own share (shares summing to the whole), at
+/// least 10 ms each. An address that refuses or cannot be routed to hands over to the next
+/// with its share intact (a host's IPv6 address on a machine without an IPv6 route must not
+/// cost the IPv4 one time); any other error ends the attempt.
 fn connect_any(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, ureq::Error> {
     let start = Instant::now();
     let total = limit(&timeout);
@@ -67,7 +69,6 @@ fn connect_any(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, 
     let mut last = None;
     for addr in addrs {
         let share = total.map(|t| t.mul_f64(weight / whole).max(Duration::from_millis(10)));
-        weight /= 2.0;
         let result = match share {
             Some(share) => TcpStream::connect_timeout(addr, share),
             None => TcpStream::connect(addr),
@@ -81,7 +82,10 @@ fn connect_any(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, 
                     return Err(ureq::Error::Timeout(timeout.reason));
                 }
                 last = Some(ureq::Error::Timeout(Timeout::Connect));
+                // Only an address that used up its share leaves less to the next ones.
+                weight /= 2.0;
             }
+            // Refused or unroutable at once: the next address gets the same share.
             Err(e) if only_this_address(&e) => last = Some(ureq::Error::Io(e)),
             Err(e) => return Err(ureq::Error::Io(e)),
         }
