@@ -234,27 +234,26 @@ struct Dir {
 
 /// Which names in a directory are symbolic links.
 enum Links {
-    /// Not listed: each name is asked about (`lstat`); `asked` counts them.
-    Asked { asked: usize },
+    /// Not listed: each name is asked about (`lstat`); `asked` counts them, and the
+    /// directory is listed once more than `next` were.
+    Asked { asked: usize, next: usize },
     /// Listed once: the names that were links then. A list of thousands of files in one
     /// directory costs one listing instead of one `lstat` per line (measured: a third of
     /// the `statx` calls of an update run, in which every file is present).
     Listed(HashSet<OsString>),
-    /// Too big to list, or unreadable: each name is asked about.
-    Unlisted,
 }
 
 /// Directories remembered at most: a list spread over more directories than this costs a
 /// few more system calls, not memory.
 const DIRS_KEPT: usize = 4096;
 
-/// A directory is listed once this many of its files were asked about one by one (a short
-/// list into a big directory never reads all of it).
+/// A directory is listed once more than this many of its files were asked about one by one
+/// (a short list into a big directory never reads all of it).
 const LIST_AFTER: usize = 16;
 
-/// A directory with more entries than this is not listed; its files are asked about one by
-/// one (as many as there are lines, never more).
-const LIST_AT_MOST: usize = 100_000;
+/// Entries a listing may read per name asked about so far: a directory with more is not
+/// listed yet (see `Locator::locate`).
+const LIST_PER_NAME: usize = 64;
 
 impl Locator {
     /// Where `path` really is: its directory resolved, and a link at the file followed.
@@ -271,23 +270,26 @@ impl Locator {
         let real = dir.real.join(name);
         let link = match &mut dir.links {
             Links::Listed(links) => links.contains(name),
-            Links::Asked { asked } if *asked >= LIST_AFTER => {
-                match list_links(&dir.real, LIST_AT_MOST) {
+            Links::Asked { asked, next } => {
+                *asked += 1;
+                // The listing may read at most LIST_PER_NAME entries per name asked so far,
+                // so it never costs more than a constant times the lstats it saves; a
+                // directory bigger than that is tried again once twice as many were asked.
+                let listed = if *asked > *next {
+                    let listed = list_links(&dir.real, *asked * LIST_PER_NAME);
+                    *next = *asked * 2;
+                    listed
+                } else {
+                    None
+                };
+                match listed {
                     Some(links) => {
                         let link = links.contains(name);
                         dir.links = Links::Listed(links);
                         link
                     }
-                    None => {
-                        dir.links = Links::Unlisted;
-                        is_link(&real)
-                    }
+                    None => is_link(&real),
                 }
-            }
-            Links::Unlisted => is_link(&real),
-            Links::Asked { asked } => {
-                *asked += 1;
-                is_link(&real)
             }
         };
         if link {
@@ -316,7 +318,10 @@ impl Locator {
             }
             let known = Dir {
                 real: real_dir(dir),
-                links: Links::Asked { asked: 0 },
+                links: Links::Asked {
+                    asked: 0,
+                    next: LIST_AFTER,
+                },
             };
             self.dirs.insert(dir.to_path_buf(), known);
         }
@@ -329,7 +334,7 @@ fn is_link(path: &Path) -> bool {
 }
 
 /// The names of the symbolic links in `dir`: none when it does not exist (yet); `None` when
-/// it cannot be read or holds more than `at_most` entries.
+/// it cannot be read or holds more than `at_most` entries (it is then read no further).
 fn list_links(dir: &Path, at_most: usize) -> Option<HashSet<OsString>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
