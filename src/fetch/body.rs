@@ -27,33 +27,31 @@ thread_local! {
 }
 
 /// The calling thread's copy buffer for the length of one body; returned on drop.
-struct Scratch(Option<Box<[u8]>>);
+struct Scratch(Box<[u8]>);
 
 impl Scratch {
     fn take() -> Scratch {
         let buf = SPARE.take();
-        Scratch(Some(
-            buf.unwrap_or_else(|| vec![0; BUF_SIZE].into_boxed_slice()),
-        ))
+        Scratch(buf.unwrap_or_else(|| vec![0; BUF_SIZE].into_boxed_slice()))
     }
 }
 
 impl Deref for Scratch {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or_default()
+        &self.0
     }
 }
 
 impl DerefMut for Scratch {
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.0.as_deref_mut().unwrap_or_default()
+        &mut self.0
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        SPARE.set(self.0.take());
+        SPARE.set(Some(std::mem::take(&mut self.0)));
     }
 }
 
