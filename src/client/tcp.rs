@@ -249,6 +249,18 @@ mod tests {
         }
     }
 
+    /// Whether `socket` stops counting as open after what the peer did. What the peer did
+    /// arrives asynchronously, even on loopback: ask again, a while, asserting no time.
+    fn turns_unusable(socket: &mut Socket) -> bool {
+        for _ in 0..1000 {
+            if !socket.is_open() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
     #[test]
     fn an_idle_connection_is_open_and_a_closed_one_is_not() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -257,16 +269,10 @@ mod tests {
         assert!(socket.is_open(), "idle and open");
         assert!(socket.is_open(), "asking again changes nothing");
         drop(server);
-        // The FIN arrives asynchronously on loopback; wait for it without asserting a time.
-        let mut open = true;
-        for _ in 0..1000 {
-            open = socket.is_open();
-            if !open {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(!open, "a connection the server closed is not reused");
+        assert!(
+            turns_unusable(&mut socket),
+            "a connection the server closed is not reused"
+        );
     }
 
     #[test]
@@ -275,15 +281,7 @@ mod tests {
         let mut socket = socket_to(&listener);
         let (mut server, _) = listener.accept().unwrap();
         server.write_all(b"x").unwrap();
-        let mut open = true;
-        for _ in 0..1000 {
-            open = socket.is_open();
-            if !open {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(!open);
+        assert!(turns_unusable(&mut socket), "bytes nobody asked for");
         let mut byte = [0u8; 1];
         (&*socket.stream).read_exact(&mut byte).unwrap();
         assert_eq!(&byte, b"x", "the peek took nothing off the socket");
