@@ -235,48 +235,102 @@ fn an_embedder_with_default_features_off_compiles_the_readme_example_without_cli
     }
 }
 
-/// A job that panics (here an embedder's observer) ends the run with that panic once the
-/// other workers have finished the list: it never leaves them waiting forever for an entry
-/// that will not be put down. (The receive timeout only detects a hang; it measures nothing.)
-#[test]
-fn a_panicking_job_ends_the_run_with_its_panic_instead_of_hanging() {
-    struct Boom;
-    impl fetchpool::Observer for Boom {
-        fn started(&self, job: &fetchpool::Job) {
-            if job.path.ends_with("f3") {
-                panic!("the observer fails on f3");
-            }
+/// An observer that panics on the file named `f3`.
+struct Boom;
+
+impl fetchpool::Observer for Boom {
+    fn started(&self, job: &fetchpool::Job) {
+        if job.path.ends_with("f3") {
+            panic!("the observer fails on f3");
         }
     }
-    let env = Env::new();
+}
+
+/// Ten files, the server and the pairs for them.
+fn ten_files(
+    env: &Env,
+) -> (
+    Vec<(String, Vec<u8>)>,
+    Server,
+    Vec<(String, std::path::PathBuf)>,
+) {
     let files: Vec<(String, Vec<u8>)> = (0..10)
         .map(|i| (format!("f{i}"), blob(90 + i, 3000 + i * 10)))
         .collect();
     let server = static_server(files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect());
-    let pairs: Vec<(String, std::path::PathBuf)> = files
+    let pairs = files
         .iter()
         .map(|(n, _)| (server.url(&format!("/{n}")), env.out().join(n)))
         .collect();
-    let plan = fetchpool::plan_pairs(pairs);
+    (files, server, pairs)
+}
+
+/// Runs `run` on its own thread; whether it panicked. The receive timeout only detects a
+/// hang; it measures nothing.
+fn panics(run: impl FnOnce() + Send + 'static) -> bool {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+        let _ = done_tx.send(result.is_err());
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the run hung after one of its jobs panicked")
+}
+
+/// A job that panics (here an embedder's observer) ends the run with that panic once the
+/// other workers have finished the list: it never leaves them waiting forever for an entry
+/// that will not be put down.
+#[test]
+fn a_panicking_job_ends_the_run_with_its_panic_instead_of_hanging() {
+    let env = Env::new();
+    let (files, _server, pairs) = ten_files(&env);
+    let plan = fetchpool::plan_pairs(pairs);
+    let ok = Arc::new(Mutex::new(0));
+    let seen = ok.clone();
+    let panicked = panics(move || {
         let downloader = downloader(4).with_observer(Boom);
         let (tx, rx) = fetchpool::channel::unbounded();
+        let collect = std::thread::spawn(move || {
+            *seen.lock().unwrap() = rx
+                .iter()
+                .filter(|r: &fetchpool::Report| r.result.is_ok())
+                .count();
+        });
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             downloader.run(&plan, fetchpool::Mode::Parallel, &tx)
         }));
         drop(tx);
-        let ok = rx
-            .iter()
-            .filter(|r: &fetchpool::Report| r.result.is_ok())
-            .count();
-        let _ = done_tx.send((run.is_err(), ok));
+        collect.join().unwrap();
+        if let Err(p) = run {
+            std::panic::resume_unwind(p);
+        }
     });
-    let (panicked, ok) = done_rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the run hung after one of its jobs panicked");
     assert!(panicked, "the job's panic reaches the caller");
-    assert_eq!(ok, 9, "every other entry was downloaded");
+    assert_eq!(*ok.lock().unwrap(), 9, "every other entry was downloaded");
+    for (n, c) in files.iter().filter(|(n, _)| n != "f3") {
+        assert_file(&env.out().join(n), c);
+    }
+}
+
+/// The same through the iterator: the other results come out, then `next()` raises the
+/// job's panic in the caller's thread (left on the pool, it would abort the process).
+#[test]
+fn a_panicking_job_under_parallel_reaches_the_caller_after_the_other_results() {
+    let env = Env::new();
+    let (files, _server, pairs) = ten_files(&env);
+    let ok = Arc::new(Mutex::new(0));
+    let seen = ok.clone();
+    let panicked = panics(move || {
+        let downloader = downloader(4).with_observer(Boom);
+        for result in downloader.parallel(pairs.iter().map(|(u, p)| (u, p))) {
+            if result.is_ok() {
+                *seen.lock().unwrap() += 1;
+            }
+        }
+    });
+    assert!(panicked, "next() raises the job's panic");
+    assert_eq!(*ok.lock().unwrap(), 9, "every other result came out first");
     for (n, c) in files.iter().filter(|(n, _)| n != "f3") {
         assert_file(&env.out().join(n), c);
     }

@@ -9,9 +9,11 @@ after Ctrl-C; a stalled one after its `timeout`), and the drop returns once the 
 go of the run.
 */
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Receiver;
 
@@ -29,6 +31,8 @@ pub struct Results {
     stop: Arc<AtomicBool>,
 }
 
+type Panic = Box<dyn Any + Send>;
+
 enum Run {
     /// The loop: the remaining jobs, done one by one by `next()`.
     Serial {
@@ -39,6 +43,9 @@ enum Run {
     Parallel {
         rx: Option<Receiver<Result<Outcome, Error>>>,
         done: Receiver<()>,
+        /// A job's panic, caught on the pool and raised again by `next()` once the other
+        /// results are out (a panic left on the pool would abort the process).
+        panic: Arc<Mutex<Option<Panic>>>,
     },
 }
 
@@ -73,33 +80,44 @@ impl Downloader {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
         let pool = self.pool.clone();
+        let panic = Arc::new(Mutex::new(None));
+        let caught = panic.clone();
         self.pool.spawn(move || {
             let board = Board::default();
             let force = shared.config.force;
             let feed = queue::Feed::of(jobs, pool.current_num_threads());
-            queue::drain(
-                &pool,
-                &feed,
-                &board,
-                |job: Job, worker| {
-                    if shared.stop.is_set() {
-                        return;
-                    }
-                    let helpers = Helpers {
-                        board: Some(&board),
-                        log: None,
-                        worker,
-                    };
-                    let _ = tx.send(shared.observed(&job, force, &*shared.observer, helpers));
-                },
-                |task, worker| shared.help(task, worker),
-            );
+            let drained = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                queue::drain(
+                    &pool,
+                    &feed,
+                    &board,
+                    |job: Job, worker| {
+                        if shared.stop.is_set() {
+                            return;
+                        }
+                        let helpers = Helpers {
+                            board: Some(&board),
+                            log: None,
+                            worker,
+                        };
+                        let _ = tx.send(shared.observed(&job, force, &*shared.observer, helpers));
+                    },
+                    |task, worker| shared.help(task, worker),
+                );
+            }));
+            if let Err(payload) = drained {
+                *caught.lock().unwrap_or_else(|e| e.into_inner()) = Some(payload);
+            }
             drop(tx);
             drop(done_tx);
         });
         Results {
             rejected: errors(rejected),
-            run: Run::Parallel { rx: Some(rx), done },
+            run: Run::Parallel {
+                rx: Some(rx),
+                done,
+                panic,
+            },
             stop,
         }
     }
@@ -159,7 +177,17 @@ impl Iterator for Results {
                 let force = shared.config.force;
                 Some(shared.observed(&job, force, &*shared.observer, Helpers::default()))
             }
-            Run::Parallel { rx, .. } => rx.as_ref()?.recv().ok(),
+            Run::Parallel { rx, panic, .. } => match rx.as_ref()?.recv() {
+                Ok(result) => Some(result),
+                Err(_) => {
+                    // Every result is out; a job's panic goes on in the caller's thread.
+                    let payload = panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(payload) = payload {
+                        std::panic::resume_unwind(payload);
+                    }
+                    None
+                }
+            },
         }
     }
 }
@@ -167,7 +195,7 @@ impl Iterator for Results {
 impl Drop for Results {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Run::Parallel { rx, done } = &mut self.run {
+        if let Run::Parallel { rx, done, .. } = &mut self.run {
             // Workers blocked on a full channel see it closed and move on.
             drop(rx.take());
             let _ = done.recv();
