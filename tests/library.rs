@@ -246,15 +246,12 @@ impl fetchpool::Observer for Boom {
     }
 }
 
-/// Ten files, the server and the pairs for them.
-fn ten_files(
-    env: &Env,
-) -> (
-    Vec<(String, Vec<u8>)>,
-    Server,
-    Vec<(String, std::path::PathBuf)>,
-) {
-    let files: Vec<(String, Vec<u8>)> = (0..10)
+/// Files by name with their bytes.
+type Files = Vec<(String, Vec<u8>)>;
+
+/// Ten files, the server and the `(url, path)` pairs for them.
+fn ten_files(env: &Env) -> (Files, Server, Vec<(String, std::path::PathBuf)>) {
+    let files: Files = (0..10)
         .map(|i| (format!("f{i}"), blob(90 + i, 3000 + i * 10)))
         .collect();
     let server = static_server(files.iter().map(|(n, c)| (n.as_str(), c.clone())).collect());
