@@ -126,33 +126,34 @@ impl SplitFile {
         Some(i)
     }
 
+    /// The largest running range whose halves stay above the minimum, if another range may
+    /// start at all.
+    fn halvable(&self, st: &State) -> Option<usize> {
+        if !self.may_grow(st) {
+            return None;
+        }
+        let left = |r: &Part| r.end.saturating_sub(r.pos);
+        let (i, _) = st
+            .ranges
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.active && left(r) / 2 >= self.min)
+            .max_by_key(|(_, r)| left(r))?;
+        Some(i)
+    }
+
     /// Bytes left in the largest running range that may be halved, if any.
     fn splittable(&self) -> Option<u64> {
         let st = self.lock();
-        if !self.may_grow(&st) {
-            return None;
-        }
-        st.ranges
-            .iter()
-            .filter(|r| r.active)
-            .map(|r| r.end.saturating_sub(r.pos))
-            .filter(|&left| left / 2 >= self.min)
-            .max()
+        let r = &st.ranges[self.halvable(&st)?];
+        Some(r.end.saturating_sub(r.pos))
     }
 
     /// Halve the largest running range: its transfer stops at the midpoint, and the second
     /// half becomes a new active range for the caller.
     fn take_over(&self) -> Option<usize> {
         let mut st = self.lock();
-        if !self.may_grow(&st) {
-            return None;
-        }
-        let (i, _) = st
-            .ranges
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.active && r.end.saturating_sub(r.pos) / 2 >= self.min)
-            .max_by_key(|(_, r)| r.end - r.pos)?;
+        let i = self.halvable(&st)?;
         let Part { pos, end, .. } = st.ranges[i];
         let mid = pos + (end - pos) / 2;
         st.ranges[i].end = mid;
