@@ -12,6 +12,15 @@ use crate::harness::*;
 
 const SPLIT: [&str; 4] = ["--split", "4", "--min-split-size", "16K"];
 
+/// The arguments of a split run on 4 workers: `-j 4`, `extra`, [`SPLIT`], then `urls`.
+fn split_args<'a>(extra: &[&'a str], urls: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["-j", "4"];
+    args.extend(extra);
+    args.extend(SPLIT);
+    args.extend(urls);
+    args
+}
+
 /// `bytes=A-B` of a request, when it asks for a bounded range.
 fn bounded(req: &Request) -> Option<(usize, usize)> {
     let (a, b) = req
@@ -50,9 +59,8 @@ fn split_files_are_exact_whatever_their_size() {
         .iter()
         .map(|(n, _)| server.url(&format!("/{n}")))
         .collect();
-    let mut args = vec!["-j", "4"];
-    args.extend(SPLIT);
-    args.extend(urls.iter().map(String::as_str));
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let args = split_args(&[], &urls);
     env.run(&args).code(0);
     for (i, (name, content)) in files.iter().enumerate() {
         assert_file(&env.out().join(name), content);
@@ -133,10 +141,8 @@ fn a_server_that_ignores_range_gets_one_stream() {
     let body = content.clone();
     let server = Server::start(move |_req| Reply::status(200).body(body.clone())).unwrap();
     let env = Env::new();
-    let mut args = vec!["-j", "4"];
-    args.extend(SPLIT);
     let url = server.url("/f");
-    args.push(&url);
+    let args = split_args(&[], &[&url]);
     env.run(&args).code(0);
     assert_file(&env.out().join("f"), &content);
     assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
@@ -162,9 +168,7 @@ fn a_first_reply_without_a_usable_range_gets_one_stream() {
         .unwrap();
         let env = Env::new();
         let url = server.url("/f");
-        let mut args = vec!["-j", "4"];
-        args.extend(SPLIT);
-        args.push(&url);
+        let args = split_args(&[], &[&url]);
         env.run(&args).code(0);
         assert_file(&env.out().join("f"), &content);
         let n = server.requests().len();
@@ -194,9 +198,7 @@ fn a_range_answered_with_another_range_is_never_written_at_the_wrong_offset() {
     .unwrap();
     let env = Env::new();
     let url = server.url("/f");
-    let mut args = vec!["-j", "4"];
-    args.extend(SPLIT);
-    args.push(&url);
+    let args = split_args(&[], &[&url]);
     env.run(&args).code(0);
     assert_file(&env.out().join("f"), &content);
     // The probe, at most one wrong range per helper, and one stream from zero: bounded.
@@ -234,9 +236,7 @@ fn a_file_that_changes_during_a_split_ends_as_the_new_version() {
     .unwrap();
     let env = Env::new();
     let url = server.url("/f");
-    let mut args = vec!["-j", "4"];
-    args.extend(SPLIT);
-    args.push(&url);
+    let args = split_args(&[], &[&url]);
     env.run(&args).code(0);
     assert!(
         changed.load(Ordering::SeqCst),
@@ -259,9 +259,7 @@ fn gzip_replies_are_never_split() {
     .unwrap();
     let env = Env::new();
     let url = server.url("/f");
-    let mut args = vec!["-j", "4"];
-    args.extend(SPLIT);
-    args.push(&url);
+    let args = split_args(&[], &[&url]);
     env.run(&args).code(0);
     assert_file(&env.out().join("f"), &content);
     assert!(server.requests().iter().all(|r| bounded(r).is_none()));
@@ -408,16 +406,12 @@ fn the_checksum_of_a_split_file_is_checked_over_the_whole_file() {
     let url = server.url("/f");
     let env = Env::new();
     let wrong = format!("sha256={}", sha(b"something else"));
-    let mut args = vec!["-j", "4", "--checksum", &wrong];
-    args.extend(SPLIT);
-    args.push(&url);
+    let args = split_args(&["--checksum", &wrong], &[&url]);
     env.run(&args).code(1).stderr_has("checksum");
     assert_absent(&env.out().join("f"));
     assert!(hits(&server, "/f").iter().filter_map(bounded).count() >= 2);
     let right = format!("sha256={}", sha(&content));
-    let mut args = vec!["-j", "4", "--checksum", &right];
-    args.extend(SPLIT);
-    args.push(&url);
+    let args = split_args(&["--checksum", &right], &[&url]);
     env.run(&args).code(0);
     assert_file(&env.out().join("f"), &content);
     assert_eq!(env.listing(), ["f"]);
@@ -440,9 +434,7 @@ fn ranges_count_as_connections_under_max_per_host() {
     .unwrap();
     let env = Env::new();
     let url = server.url("/f");
-    let mut args = vec!["-j", "4", "--max-per-host", "2"];
-    args.extend(SPLIT);
-    args.push(&url);
+    let args = split_args(&["--max-per-host", "2"], &[&url]);
     env.run(&args).code(0);
     assert_file(&env.out().join("f"), &content);
     assert!(hits(&server, "/f").iter().filter_map(bounded).count() >= 2);
