@@ -13,6 +13,7 @@ pub(crate) mod auth;
 pub(crate) mod cookies;
 pub(crate) mod limits;
 pub(crate) mod proxy;
+mod resolve;
 mod tcp;
 pub(crate) mod tls;
 
@@ -21,7 +22,6 @@ use std::sync::{Arc, OnceLock};
 
 use ureq::Agent;
 use ureq::http::Response;
-use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{
     ConnectProxyConnector, Connector as _, RustlsConnector, SocksConnector,
 };
@@ -71,6 +71,8 @@ struct Recipe {
     timeout: std::time::Duration,
     user_agent: String,
     idle: usize,
+    /// Host names looked up once a minute, shared by the client's agents (see resolve.rs).
+    resolver: resolve::Cached,
 }
 
 /// ureq's read buffer per connection. Measured on 4 × 256 MiB over loopback to tmpfs (medians
@@ -86,6 +88,7 @@ impl Recipe {
             timeout,
             user_agent,
             idle,
+            resolver,
         } = self;
         let agent_config = Agent::config_builder()
             .http_status_as_error(false)
@@ -113,7 +116,7 @@ impl Recipe {
         .chain(ConnectProxyConnector::default())
         .chain(tcp::Tcp)
         .chain(RustlsConnector::default());
-        Agent::with_parts(agent_config, connector, DefaultResolver::default())
+        Agent::with_parts(agent_config, connector, resolver.clone())
     }
 }
 
@@ -125,6 +128,7 @@ impl Client {
             timeout: config.timeout,
             user_agent: config.user_agent.clone(),
             idle: config.jobs.max(4),
+            resolver: resolve::Cached::default(),
         };
         // Trust given on the command line (--ca-certificate, --insecure) is read now, so that a
         // bad file is one fatal error; the store (the system's, or SSL_CERT_FILE/DIR, which
