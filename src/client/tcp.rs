@@ -7,7 +7,9 @@ pool, ureq asks the socket whether the server closed it, by switching the socket
 non-blocking, reading, and switching it back: three system calls, twice per request. For a
 list of small files that was a quarter of all system calls (4 `ioctl` and 2 failed `recvfrom`
 per file). `recv(MSG_PEEK | MSG_DONTWAIT)` asks the same question in one call and consumes
-nothing. Everything else (connecting to each resolved address in turn with a share of the
+nothing, and it is asked once per request: the check as the connection goes back to the pool,
+right after its response was read, is answered "open" without asking, because the check
+before its next use asks anyway (a close or unasked bytes in between are seen then). Everything else (connecting to each resolved address in turn with a share of the
 connect timeout, `TCP_NODELAY`, timeouts per read and per write, reads interrupted by a
 signal, registering the socket so that the agent can shut it down) is done as ureq does it.
 */
@@ -50,6 +52,7 @@ impl<In: Transport> Connector<In> for Tcp {
             buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
             read_timeout: None,
             write_timeout: None,
+            read_since_check: false,
         };
         (details.register_shutdown)(Arc::downgrade(&socket.stream) as Weak<dyn ShutdownHandle>)?;
         Ok(Some(Either::B(socket)))
@@ -119,6 +122,9 @@ pub(crate) struct Socket {
     /// The timeouts set on the socket, so that an unchanged one costs no system call.
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// A response was read since the last liveness check: the next check is ureq's as it
+    /// returns the connection to the pool, which the check before the next use makes redundant.
+    read_since_check: bool,
 }
 
 impl std::fmt::Debug for Socket {
@@ -209,12 +215,19 @@ impl Transport for Socket {
             }
         };
         self.buffers.input_appended(n);
+        self.read_since_check = true;
         Ok(n > 0)
     }
 
     /// Open unless the server closed it or sent something unasked: one
-    /// `recv(MSG_PEEK | MSG_DONTWAIT)`, which takes nothing off the socket.
+    /// `recv(MSG_PEEK | MSG_DONTWAIT)`, which takes nothing off the socket. The first check
+    /// after a read is ureq's on returning the connection to the pool, and is not made (see
+    /// the module docs).
     fn is_open(&mut self) -> bool {
+        if std::mem::take(&mut self.read_since_check) {
+            // Going back to the pool: the check before the next use is the one that counts.
+            return true;
+        }
         let mut byte = 0u8;
         // SAFETY: a one-byte buffer we own, on a socket we own, for the duration of the call.
         let n = unsafe {
@@ -246,6 +259,7 @@ mod tests {
             buffers: LazyBuffers::new(1024, 1024),
             read_timeout: None,
             write_timeout: None,
+            read_since_check: false,
         }
     }
 
@@ -272,6 +286,22 @@ mod tests {
         assert!(
             turns_unusable(&mut socket),
             "a connection the server closed is not reused"
+        );
+    }
+
+    #[test]
+    fn a_close_after_a_response_is_seen_before_the_next_use() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut socket = socket_to(&listener);
+        let (mut server, _) = listener.accept().unwrap();
+        server.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+        assert!(socket.await_input(NextTimeout::default()).unwrap());
+        // ureq's check as the connection goes back to the pool, then the server closes.
+        let _ = socket.is_open();
+        drop(server);
+        assert!(
+            turns_unusable(&mut socket),
+            "the check before the next use sees the close"
         );
     }
 
