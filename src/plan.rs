@@ -8,13 +8,12 @@ entries and each entry, accepted or rejected, belongs to exactly one shard.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::Error;
-use crate::fetch::partial::temp_paths;
+use crate::fetch::partial::{META, PART, temp_paths, temps_are_suffixed};
 use crate::job::{Job, Naming, Plan, Rejected, Spec, normalize, resolve_user_path};
 use crate::shard::Shard;
 use crate::url::{name_from_url, parse_url, path_from_url, redact, redact_str};
@@ -142,16 +141,16 @@ impl Planner {
             Ok(p) => p,
             Err(e) => return self.reject(label, origin.as_bytes(), with_line(e)),
         };
-        let key = path.strip_prefix(&self.root).unwrap_or(&path).to_path_buf();
         if let Err(first) = self.claims.claim(&path, &origin, spec.line) {
+            let key = self.shard_key(&path).to_vec();
             let error = with_line(Error::DuplicateTarget {
                 url: label.clone(),
                 path,
                 first,
             });
-            return self.reject(label, key.as_os_str().as_encoded_bytes(), error);
+            return self.reject(label, &key, error);
         }
-        self.owns(key.as_os_str().as_encoded_bytes()).then(|| {
+        (self.shard.is_none() || self.owns(self.shard_key(&path))).then(|| {
             Planned::Job(Job {
                 url,
                 path,
@@ -185,6 +184,12 @@ impl Planner {
                 self.reject(job.origin, key, error)
             }
         }
+    }
+
+    /// What a target is sharded by: its path relative to the output directory.
+    fn shard_key<'p>(&self, path: &'p Path) -> &'p [u8] {
+        let relative = path.strip_prefix(&self.root).unwrap_or(path);
+        relative.as_os_str().as_encoded_bytes()
     }
 
     fn owns(&self, key: &[u8]) -> bool {
@@ -262,9 +267,11 @@ impl Locator {
     /// was listed: a link made later in the run is not seen here. The download itself
     /// never follows a link at a final path (it fails naming it), so a late link can only
     /// turn a duplicate into that failure, never into a file written twice.
-    fn locate(&mut self, path: &Path) -> PathBuf {
+    /// The second value says whether it is plainly `path`'s name in its resolved directory
+    /// (not a link followed, nor a path without a name).
+    fn locate(&mut self, path: &Path) -> (PathBuf, bool) {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return path.to_path_buf();
+            return (path.to_path_buf(), false);
         };
         let dir = self.dir(parent);
         let real = dir.real.join(name);
@@ -294,9 +301,9 @@ impl Locator {
         };
         if link {
             // A link at the file itself names the file it points to.
-            std::fs::canonicalize(&real).unwrap_or(real)
+            (std::fs::canonicalize(&real).unwrap_or(real), false)
         } else {
-            real
+            (real, true)
         }
     }
 
@@ -382,14 +389,26 @@ fn real_dir(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// A claimed location: the first 16 bytes of the SHA-256 of its real path.
+/// A claimed location: a 128-bit hash of its real path, keyed afresh for each plan (two
+/// SipHash keys), so that no list can be made to collide and none does by chance.
 type Key = [u8; 16];
 
-fn key(path: &Path) -> Key {
-    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
-    let mut k = [0; 16];
-    k.copy_from_slice(&digest[..16]);
-    k
+#[derive(Default)]
+struct Keys([RandomState; 2]);
+
+impl Keys {
+    /// The key of `path` with `suffix` appended (hashed as one string, without building it).
+    fn of(&self, path: &Path, suffix: &str) -> Key {
+        let bytes = path.as_os_str().as_encoded_bytes();
+        let [a, b] = self.0.each_ref().map(|state| {
+            let mut h = state.build_hasher();
+            h.write(bytes);
+            h.write(suffix.as_bytes());
+            h.finish()
+        });
+        // Bytes, not two u64s: a claim stays 20 bytes (key and origin) instead of 24.
+        (u128::from(a) << 64 | u128::from(b)).to_le_bytes()
+    }
 }
 
 /// Who claimed a location: an input line number, or (top bit set) an index into the
@@ -406,6 +425,7 @@ const NAMED: u32 = 1 << 31;
 #[derive(Default)]
 struct Claims {
     locator: Locator,
+    keys: Keys,
     files: HashMap<Key, Origin>,
     odd_temps: HashMap<Key, Origin>,
     named: Vec<String>,
@@ -416,17 +436,32 @@ impl Claims {
     /// unless one of them is another entry's file or temporary: then `Err` with that
     /// entry's origin.
     fn claim(&mut self, path: &Path, origin: &str, line: Option<usize>) -> Result<(), String> {
-        let file = self.locator.locate(path);
-        let temps = temp_paths(path);
-        let (part, meta) = (
-            self.locator.place(&temps.part),
-            self.locator.place(&temps.meta),
-        );
-        for taken in [&file, &part, &meta] {
-            if let Some(o) = self.holder(taken) {
-                return Err(self.name(o));
-            }
+        let (file, plain) = self.locator.locate(path);
+        let key = self.keys.of(&file, "");
+        if let Some(o) = self.holder(&file, key) {
+            return Err(self.name(o));
         }
+        // Usually the temporaries are the located file's name with a suffix, which a later
+        // entry finds again from the file: only their own keys are looked up, and nothing
+        // is stored for them. Hashed temporaries of a long name, or those of a link (beside
+        // the link, while the file is located at its target), are stored, not derived.
+        let odd = if plain && temps_are_suffixed(path) {
+            for suffix in [PART, META] {
+                if let Some(o) = self.taken(self.keys.of(&file, suffix)) {
+                    return Err(self.name(o));
+                }
+            }
+            None
+        } else {
+            let temps = temp_paths(path);
+            let temps = [&temps.part, &temps.meta].map(|t| self.locator.place(t));
+            for t in &temps {
+                if let Some(o) = self.holder(t, self.keys.of(t, "")) {
+                    return Err(self.name(o));
+                }
+            }
+            Some(temps)
+        };
         let o = match line
             .and_then(|l| u32::try_from(l).ok())
             .filter(|l| *l < NAMED)
@@ -437,31 +472,35 @@ impl Claims {
                 Origin(NAMED | (self.named.len() - 1) as u32)
             }
         };
-        self.files.insert(key(&file), o);
-        // Hashed temporaries of a long name, or a final path that is a link (located at
-        // its target, while its temporaries stay beside the link): stored, not derived.
-        if part != with_suffix(&file, ".part") || meta != with_suffix(&file, ".part.meta") {
-            self.odd_temps.insert(key(&part), o);
-            self.odd_temps.insert(key(&meta), o);
+        self.files.insert(key, o);
+        for t in odd.iter().flatten() {
+            self.odd_temps.insert(self.keys.of(t, ""), o);
         }
         Ok(())
     }
 
-    /// Who holds `location`, as a file or as a temporary.
-    fn holder(&self, location: &Path) -> Option<Origin> {
-        let k = key(location);
-        if let Some(o) = self.files.get(&k).or_else(|| self.odd_temps.get(&k)) {
-            return Some(*o);
+    /// Who holds the location with key `key`, as a file or as a stored temporary.
+    fn taken(&self, key: Key) -> Option<Origin> {
+        self.files
+            .get(&key)
+            .or_else(|| self.odd_temps.get(&key))
+            .copied()
+    }
+
+    /// Who holds `location` (whose key is `key`), as a file or as a temporary.
+    fn holder(&self, location: &Path, key: Key) -> Option<Origin> {
+        if let Some(o) = self.taken(key) {
+            return Some(o);
         }
         let name = location.file_name()?.as_bytes();
-        for suffix in [".part", ".part.meta"] {
+        for suffix in [PART, META] {
             let Some(stem) = name.strip_suffix(suffix.as_bytes()) else {
                 continue;
             };
             let owner = location.with_file_name(OsStr::from_bytes(stem));
-            let o = self.files.get(&key(&owner))?;
+            let o = self.files.get(&self.keys.of(&owner, ""))?;
             let temps = temp_paths(&owner);
-            let its = if suffix == ".part" {
+            let its = if suffix == PART {
                 temps.part
             } else {
                 temps.meta
@@ -482,15 +521,27 @@ impl Claims {
     }
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+        let mut s = path.as_os_str().to_os_string();
+        s.push(suffix);
+        PathBuf::from(s)
+    }
+
+    #[test]
+    fn a_key_with_a_suffix_is_the_key_of_the_longer_path() {
+        let keys = Keys::default();
+        let file = Path::new("/o/dir/file.csv");
+        assert_eq!(
+            keys.of(file, ".part"),
+            keys.of(&with_suffix(file, ".part"), "")
+        );
+        assert_ne!(keys.of(file, ""), keys.of(&with_suffix(file, ".part"), ""));
+        assert_ne!(keys.of(file, ".part"), keys.of(file, ".part.meta"));
+    }
 
     fn claims(paths: &[&str]) -> Vec<Result<(), String>> {
         let mut c = Claims::default();

@@ -294,7 +294,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut socket = socket_to(&listener);
         let (mut server, _) = listener.accept().unwrap();
-        server.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+        server
+            .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap();
         assert!(socket.await_input(NextTimeout::default()).unwrap());
         // ureq's check as the connection goes back to the pool, then the server closes.
         let _ = socket.is_open();

@@ -24,8 +24,8 @@ use crate::error::Error;
 
 /// The longest file name (bytes) that common Unix file systems accept.
 const NAME_MAX: usize = 255;
-const PART: &str = ".part";
-const META: &str = ".part.meta";
+pub(crate) const PART: &str = ".part";
+pub(crate) const META: &str = ".part.meta";
 /// The first line of every sidecar fetchpool writes: how it knows the file is its own.
 const MAGIC: &str = "fetchpool-partial 1";
 /// The first line of a split download's sidecar, which lists the ranges still missing. A
@@ -42,12 +42,19 @@ pub(crate) struct Temps {
     pub meta: PathBuf,
 }
 
+/// Whether the temporaries of `final_path` are its name with [`PART`] and [`META`] appended
+/// (the name leaves room for the suffixes).
+pub(crate) fn temps_are_suffixed(final_path: &Path) -> bool {
+    let name = final_path.file_name().unwrap_or_default().as_bytes();
+    name.len() + META.len() <= NAME_MAX
+}
+
 /// The temporaries of `final_path`: `<name>.part` and `<name>.part.meta` beside it, or, when
 /// that would pass the file-name limit, `<first bytes of name>~<hash of name>.part(.meta)`.
 /// A pure function of the final path, so a later run finds the same partial.
 pub(crate) fn temp_paths(final_path: &Path) -> Temps {
     let name = final_path.file_name().unwrap_or_default().as_bytes();
-    let base: Vec<u8> = if name.len() + META.len() <= NAME_MAX {
+    let base: Vec<u8> = if temps_are_suffixed(final_path) {
         name.to_vec()
     } else {
         let digest = sha256_of(name).unwrap_or_default();
