@@ -386,7 +386,7 @@ fn another_source_may_help(e: &Error) -> bool {
 /// Whether no `.part` sits beside the final path (update mode asks first only then: a partial
 /// is a newer version under way, continued by its own validators).
 fn no_partial(job: &Job) -> bool {
-    let part = partial::temp_paths(&job.path).part;
+    let part = partial::part_path(&job.path);
     matches!(fs::symlink_metadata(part), Err(e) if e.kind() == io::ErrorKind::NotFound)
 }
 

@@ -49,6 +49,20 @@ pub(crate) fn temps_are_suffixed(final_path: &Path) -> bool {
     name.len() + META.len() <= NAME_MAX
 }
 
+/// The first of `final_path`'s temporaries (see [`temp_paths`]), without building the second.
+pub(crate) fn part_path(final_path: &Path) -> PathBuf {
+    let name = final_path.file_name().unwrap_or_default().as_bytes();
+    // Appending is `with_file_name` when the path ends with its name (not `x/` or `x/.`).
+    let ends_with_name = final_path.as_os_str().as_bytes().ends_with(name);
+    if ends_with_name && temps_are_suffixed(final_path) {
+        let mut part = final_path.as_os_str().to_os_string();
+        part.push(PART);
+        PathBuf::from(part)
+    } else {
+        temp_paths(final_path).part
+    }
+}
+
 /// The temporaries of `final_path`: `<name>.part` and `<name>.part.meta` beside it, or, when
 /// that would pass the file-name limit, `<first bytes of name>~<hash of name>.part(.meta)`.
 /// A pure function of the final path, so a later run finds the same partial.
@@ -616,6 +630,15 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_part_path_is_the_first_temporary() {
+        let long = format!("o/{}", "é".repeat(124));
+        for p in ["o/a.csv", "a", "/o/d/x.part", "o/x/", "o/x/.", &long] {
+            let p = Path::new(p);
+            assert_eq!(part_path(p), temp_paths(p).part, "{}", p.display());
+        }
+    }
 
     #[test]
     fn meta_round_trips_and_prefers_strong_etags() {

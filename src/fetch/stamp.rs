@@ -45,14 +45,13 @@ pub(crate) struct Conditional {
 }
 
 impl Conditional {
-    /// The validators of the file at `path` for `url`.
     /// What to ask about the file at `path`, whose metadata (taken without following a
     /// link: it is a regular file) is `meta`.
     pub(crate) fn of(path: &Path, url: &Url, meta: &Metadata) -> Conditional {
-        let bare = strip_userinfo(url).to_string();
-        let etag = read_attr(path).and_then(|v| {
+        let mut buf = [0u8; 1024];
+        let etag = read_attr(path, &mut buf).and_then(|v| {
             let (etag, from) = v.split_once('\n')?;
-            (from == bare && !etag.is_empty()).then(|| etag.to_string())
+            (!etag.is_empty() && is_url_without_userinfo(from, url)).then(|| etag.to_string())
         });
         let modified = meta.modified().ok();
         Conditional { etag, modified }
@@ -132,13 +131,22 @@ fn write_attr(file: &File, value: &str) -> std::io::Result<()> {
     }
 }
 
-fn read_attr(path: &Path) -> Option<String> {
+/// Whether `text` is `url` without its credentials (copied only when it has some).
+fn is_url_without_userinfo(text: &str, url: &Url) -> bool {
+    if url.username().is_empty() && url.password().is_none() {
+        text == url.as_str()
+    } else {
+        text == strip_userinfo(url).as_str()
+    }
+}
+
+/// The attribute of the file at `path` (not followed if it is a link), read into `buf`.
+fn read_attr<'b>(path: &Path, buf: &'b mut [u8]) -> Option<&'b str> {
     let name = ATTR;
     let path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut buf = [0u8; 1024];
     // SAFETY: NUL-terminated path and name, and a buffer with its length.
     let n = unsafe {
-        libc::getxattr(
+        libc::lgetxattr(
             path.as_ptr(),
             name.as_ptr(),
             buf.as_mut_ptr().cast(),
@@ -146,12 +154,25 @@ fn read_attr(path: &Path) -> Option<String> {
         )
     };
     let n = usize::try_from(n).ok()?;
-    String::from_utf8(buf.get(..n)?.to_vec()).ok()
+    std::str::from_utf8(buf.get(..n)?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_etag_belongs_to_its_url_with_or_without_credentials() {
+        let bare = Url::parse("http://h/d/f.csv").unwrap();
+        let with_login = Url::parse("http://me:secret@h/d/f.csv").unwrap();
+        assert!(is_url_without_userinfo("http://h/d/f.csv", &bare));
+        assert!(is_url_without_userinfo("http://h/d/f.csv", &with_login));
+        assert!(!is_url_without_userinfo("http://h/d/g.csv", &bare));
+        assert!(!is_url_without_userinfo(
+            "http://me:secret@h/d/f.csv",
+            &with_login
+        ));
+    }
 
     #[test]
     fn etag_is_asked_before_the_modification_time() {
