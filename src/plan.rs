@@ -227,7 +227,9 @@ impl<I: Iterator<Item = Result<Spec, Error>>> Iterator for Stream<I> {
 /// the file itself followed to the file it names.
 #[derive(Default)]
 struct Locator {
-    dirs: HashMap<PathBuf, Dir>,
+    /// By spelling (bytes, which hash faster than a path's components): two spellings of one
+    /// directory are two entries that resolve alike.
+    dirs: HashMap<OsString, Dir>,
 }
 
 /// A target directory as the locator knows it.
@@ -317,20 +319,21 @@ impl Locator {
     }
 
     fn dir(&mut self, dir: &Path) -> &mut Dir {
-        // Looked up by reference first: three look-ups per line, and a key is allocated only
-        // for a directory not seen before.
+        // Looked up by reference first: a key is allocated only for a directory not seen
+        // before.
+        let dir = dir.as_os_str();
         if !self.dirs.contains_key(dir) {
             if self.dirs.len() >= DIRS_KEPT {
                 self.dirs.clear();
             }
             let known = Dir {
-                real: real_dir(dir),
+                real: real_dir(Path::new(dir)),
                 links: Links::Asked {
                     asked: 0,
                     next: LIST_AFTER,
                 },
             };
-            self.dirs.insert(dir.to_path_buf(), known);
+            self.dirs.insert(dir.to_os_string(), known);
         }
         self.dirs.get_mut(dir).expect("inserted above when missing")
     }

@@ -5,7 +5,7 @@ itself but forwards custom headers to other hosts and allows https → http, so 
 followed here instead: bounded, http(s) only, no downgrade, credentials dropped off-host.
 The network settings each have a file: `tls` (what is trusted), `proxy` (where requests
 go; `absolute_form` how plain http reaches an HTTP proxy), `cookies` (the run's jar),
-`auth` (logins).
+`auth` (logins), `resolve` (name lookups, kept a minute), `tcp` (the connections).
 */
 
 mod absolute_form;
