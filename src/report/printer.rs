@@ -48,8 +48,7 @@ impl<W: Write, E: Write> Printer<W, E> {
     pub fn print(mut self, rx: Receiver<Report>) -> Summary {
         let mut summary = Summary::default();
         for report in rx {
-            let record = self.one(&mut summary, report);
-            if self.records {
+            if let Some(record) = self.one(&mut summary, report) {
                 summary.files.push(record);
             }
         }
@@ -58,8 +57,8 @@ impl<W: Write, E: Write> Printer<W, E> {
         summary
     }
 
-    fn one(&mut self, summary: &mut Summary, report: Report) -> Record {
-        let path = report.path.as_deref().map(|p| p.display().to_string());
+    /// Count and print one report; its record when records are kept (built only then).
+    fn one(&mut self, summary: &mut Summary, report: Report) -> Option<Record> {
         let timing = report.timing;
         match report.result {
             Ok(o) => {
@@ -82,7 +81,7 @@ impl<W: Write, E: Write> Printer<W, E> {
                     );
                     self.write_out(&line);
                 }
-                Record {
+                self.records.then(|| Record {
                     url: o.url,
                     // The file's real name (the server's, with --content-disposition).
                     path: Some(o.path.display().to_string()),
@@ -92,21 +91,21 @@ impl<W: Write, E: Write> Printer<W, E> {
                     status: o.status.key().to_string(),
                     error: None,
                     timing,
-                }
+                })
             }
             Err(e) => {
                 summary.failed += 1;
                 let _ = writeln!(self.err, "error: {e}");
-                Record {
+                self.records.then(|| Record {
                     url: report.label,
-                    path,
+                    path: report.path.as_deref().map(|p| p.display().to_string()),
                     bytes: 0,
                     received: 0,
                     elapsed: 0.0,
                     status: "failed".into(),
                     error: Some(e.to_string()),
                     timing,
-                }
+                })
             }
         }
     }
