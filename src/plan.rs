@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::fetch::partial::{META, PART, temp_paths, temps_are_suffixed};
 use crate::job::{Job, Naming, Plan, Rejected, Spec, normalize, resolve_user_path};
 use crate::shard::Shard;
-use crate::url::{name_from_url, parse_url, path_from_url, redact, redact_str};
+use crate::url::{ListUrls, name_from_url, path_from_url, redact, redact_str};
 
 /// One entry of a plan, as it streams out of a [`Planner`].
 #[derive(Debug)]
@@ -50,6 +50,7 @@ pub struct Planner {
     claims: Claims,
     shard: Option<Shard>,
     naming: Naming,
+    urls: ListUrls,
 }
 
 impl Planner {
@@ -62,6 +63,7 @@ impl Planner {
             claims: Claims::default(),
             shard: None,
             naming: Naming::default(),
+            urls: ListUrls::default(),
         }
     }
 
@@ -118,11 +120,11 @@ impl Planner {
             },
             None => error,
         };
-        let url = match parse_url(&spec.url) {
+        let url = match self.urls.parse(&spec.url) {
             Ok(u) => u,
             Err(e) => return self.reject(origin.clone(), origin.as_bytes(), with_line(e)),
         };
-        let mirrors = match spec.mirrors.iter().map(|m| parse_url(m)).collect() {
+        let mirrors = match spec.mirrors.iter().map(|m| self.urls.parse(m)).collect() {
             Ok(m) => m,
             Err(e) => return self.reject(origin.clone(), origin.as_bytes(), with_line(e)),
         };
