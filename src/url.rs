@@ -60,7 +60,8 @@ impl ListUrls {
     }
 }
 
-/// `text` as `scheme://authority` and an absolute path after it, when it is that plain:
+/// `text` as `http(s)://authority` and an absolute path after it, when it is that plain:
+/// the scheme and its two slashes first (`http:h/a://b` has its `://` in the path),
 /// printable ASCII only (no space, no backslash, which the URL standard reads as a slash),
 /// an authority, and a path that does not start with two slashes (which a join would read
 /// as a host).
@@ -68,7 +69,10 @@ fn split_origin(text: &str) -> Option<(&str, &str)> {
     if !text.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
         return None;
     }
-    let after_scheme = text.find("://")? + 3;
+    let after_scheme = ["http://", "https://"].into_iter().find_map(|scheme| {
+        let start = text.get(..scheme.len())?;
+        start.eq_ignore_ascii_case(scheme).then_some(scheme.len())
+    })?;
     let path = after_scheme + text[after_scheme..].find('/')?;
     let (prefix, rest) = text.split_at(path);
     // No authority (`http:///x` names host `x`), a ? or # before the first / (the end of
@@ -277,6 +281,17 @@ mod tests {
             "http://[::1]:8080/v6/2",
             "not a url",
             "http://h/end",
+            // A `://` that is not the scheme's: these parse as http://h/a://b/c and so on.
+            "http:h/a://b/c",
+            "http:h/a://b/d",
+            "http:/ex.com/r?u=https://x/y",
+            "http:/ex.com/r?u=https://x/z",
+            "https:ex.com/p/http://origin/f1",
+            "https:ex.com/p/http://origin/f2",
+            "http:h#://x/a",
+            "http:h#://x/b",
+            "Https://H/mixed",
+            "Https://H/case",
         ];
         let mut list = ListUrls::default();
         for text in urls {
