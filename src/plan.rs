@@ -6,9 +6,10 @@ see `Claims`); the shard filter comes after the claim, so every shard rejects th
 entries and each entry, accepted or rejected, belongs to exactly one shard.
 */
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -399,18 +400,24 @@ fn real_dir(dir: &Path) -> PathBuf {
 type Key = [u8; 16];
 
 #[derive(Default)]
-struct Keys([RandomState; 2]);
+struct Keys {
+    states: [RandomState; 2],
+    /// The path and suffix written out (a hasher's `write`s are not promised to chain as
+    /// one string): one buffer, reused for every key.
+    text: RefCell<Vec<u8>>,
+}
 
 impl Keys {
-    /// The key of `path` with `suffix` appended (hashed as one string, without building it).
+    /// The key of `path` with `suffix` appended.
     fn of(&self, path: &Path, suffix: &str) -> Key {
-        let bytes = path.as_os_str().as_encoded_bytes();
-        let [a, b] = self.0.each_ref().map(|state| {
-            let mut h = state.build_hasher();
-            h.write(bytes);
-            h.write(suffix.as_bytes());
-            h.finish()
-        });
+        let mut text = self.text.borrow_mut();
+        text.clear();
+        text.extend_from_slice(path.as_os_str().as_encoded_bytes());
+        text.extend_from_slice(suffix.as_bytes());
+        let [a, b] = self
+            .states
+            .each_ref()
+            .map(|state| state.hash_one(&text[..]));
         // Bytes, not two u64s: a claim stays 20 bytes (key and origin) instead of 24.
         (u128::from(a) << 64 | u128::from(b)).to_le_bytes()
     }
@@ -426,7 +433,8 @@ const NAMED: u32 = 1 << 31;
 /// The files (and temporaries) that entries of one plan have taken, by where they really
 /// are. Only final paths are stored: a file's temporaries are `<file>.part` and
 /// `<file>.part.meta`, found again by taking the suffix off, except when they are not
-/// (names too long for the suffixes, links at the final path): those are stored too.
+/// (names too long for the suffixes, links at the final path, paths without a name): those
+/// are stored too.
 #[derive(Default)]
 struct Claims {
     locator: Locator,
