@@ -6,7 +6,9 @@ connection: for a list of 2000 files on one host, 2000 calls to `getaddrinfo` (e
 `/etc/hosts` and `nsswitch.conf`, and a DNS query where no local cache answers). Like curl,
 whose DNS cache keeps an answer for 60 seconds, the run keeps each host's addresses for a
 minute after it looked them up; a failed lookup is not kept, so the next request asks again.
-Both agents of a client (plain and TLS) share one cache.
+As in curl, an answer is kept for its minute even when connecting to its addresses fails
+(a retry within the minute tries the same addresses). Both agents of a client (plain and
+TLS) share one cache.
 */
 
 use std::collections::HashMap;
@@ -21,18 +23,33 @@ use ureq::unversioned::transport::NextTimeout;
 /// How long an answer is used (curl's default DNS cache timeout).
 const KEEP: Duration = Duration::from_secs(60);
 
-/// A resolver that remembers what `inner` answered, per scheme and authority.
-#[derive(Debug)]
+/// A resolver that remembers what `inner` answered, per scheme and authority as written.
 pub(crate) struct Cached<R = DefaultResolver> {
     inner: Arc<R>,
     keep: Duration,
-    /// Keyed by authority (`host` or `host:port`), one map per default port: `http` and
-    /// `https` (an authority without a port means a different port in each).
     answers: Arc<RwLock<Answers>>,
 }
 
-/// Per default port (`http`, `https`), each authority's last answer.
-type Answers = [HashMap<Box<str>, Answer>; 2];
+/// Not the answers: their keys may carry a proxy's credentials.
+impl<R> std::fmt::Debug for Cached<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached").field("keep", &self.keep).finish()
+    }
+}
+
+/// Each authority's last answer, keyed by the authority as written (`host`, `host:port`,
+/// with any credentials: `h` and `h:80` are two entries), one map per default port (`http`,
+/// `https`: an authority without a port means a different port in each).
+#[derive(Default)]
+struct Answers {
+    by_scheme: [HashMap<Box<str>, Answer>; 2],
+    /// Stale answers are dropped when a map reaches this size (then twice what is left, so
+    /// that a run over many hosts sweeps now and then, not at every new host).
+    sweep_at: [usize; 2],
+}
+
+/// Maps smaller than this are never swept.
+const SWEEP_FROM: usize = 64;
 
 #[derive(Debug)]
 struct Answer {
@@ -84,16 +101,21 @@ impl<R: Resolver> Resolver for Cached<R> {
         };
         let key = authority.as_str();
         let fresh = |a: &Answer| a.at.elapsed() < self.keep;
-        if let Some(answer) = self.read()[map].get(key).filter(|a| fresh(a)) {
+        if let Some(answer) = self.read().by_scheme[map].get(key).filter(|a| fresh(a)) {
             return Ok(answer.addrs.clone());
         }
         let addrs = self.inner.resolve(uri, config, timeout)?;
         let mut answers = self.answers.write().unwrap_or_else(|e| e.into_inner());
+        let Answers {
+            by_scheme,
+            sweep_at,
+        } = &mut *answers;
         // Forget what went stale, so that a run over many hosts keeps only the recent ones.
-        if answers[map].len() >= 64 {
-            answers[map].retain(|_, a| fresh(a));
+        if by_scheme[map].len() >= sweep_at[map].max(SWEEP_FROM) {
+            by_scheme[map].retain(|_, a| fresh(a));
+            sweep_at[map] = 2 * by_scheme[map].len();
         }
-        answers[map].insert(
+        by_scheme[map].insert(
             key.into(),
             Answer {
                 at: Instant::now(),
@@ -173,6 +195,20 @@ mod tests {
         ask(&cache, "http://example.test/a").unwrap();
         ask(&cache, "http://example.test/a").unwrap();
         assert_eq!(calls(&cache), 2);
+    }
+
+    #[test]
+    fn stale_answers_are_swept_and_fresh_ones_kept() {
+        let hosts = |cache: &Cached<Counting>| {
+            for i in 0..200 {
+                ask(cache, &format!("http://host{i}.test/a")).unwrap();
+            }
+            cache.read().by_scheme[0].len()
+        };
+        let stale = Cached::new(Counting::default(), Duration::ZERO);
+        assert!(hosts(&stale) <= SWEEP_FROM, "stale answers are dropped");
+        let fresh = Cached::new(Counting::default(), KEEP);
+        assert_eq!(hosts(&fresh), 200, "fresh answers are all kept");
     }
 
     #[test]
