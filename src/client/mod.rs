@@ -379,6 +379,61 @@ fn same_host(a: &Url, b: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    /// Serves one `ok` per connection, then does `after` to it (with the connection still
+    /// held); returns the URL and how many connections were accepted.
+    fn one_reply_per_connection(
+        after: fn(&mut std::net::TcpStream),
+    ) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/f", listener.local_addr().unwrap())).unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 2 {
+                    line.clear();
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .unwrap();
+                after(&mut stream);
+                held.push(stream);
+            }
+        });
+        (url, accepted)
+    }
+
+    /// The liveness check skipped as a connection goes back to the pool (client/tcp.rs) is
+    /// made before its next use: a connection the server closed, or on which it sent bytes
+    /// nobody asked for, is not reused, and the next request goes out on a new one.
+    #[test]
+    fn a_pooled_connection_spoiled_while_idle_is_not_reused() {
+        let closes: fn(&mut std::net::TcpStream) = |s| {
+            s.shutdown(std::net::Shutdown::Both).unwrap();
+        };
+        let babbles: fn(&mut std::net::TcpStream) = |s| s.write_all(b"unasked").unwrap();
+        for after in [closes, babbles] {
+            let (url, accepted) = one_reply_per_connection(after);
+            let client = Client::new(&Config::default()).unwrap();
+            for _ in 0..3 {
+                let mut resp = client.get_with(&url, &[], &[]).unwrap();
+                assert_eq!(resp.body_mut().read_to_string().unwrap(), "ok");
+                drop(resp);
+                // What the server did reaches this side well before the next request.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+        }
+    }
 
     #[test]
     fn userinfo_is_stripped() {

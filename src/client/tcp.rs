@@ -9,9 +9,13 @@ list of small files that was a quarter of all system calls (4 `ioctl` and 2 fail
 per file). `recv(MSG_PEEK | MSG_DONTWAIT)` asks the same question in one call and consumes
 nothing, and it is asked once per request: the check as the connection goes back to the pool,
 right after its response was read, is answered "open" without asking, because the check
-before its next use asks anyway (a close or unasked bytes in between are seen then). Everything else (connecting to each resolved address in turn with a share of the
-connect timeout, `TCP_NODELAY`, timeouts per read and per write, reads interrupted by a
-signal, registering the socket so that the agent can shut it down) is done as ureq does it.
+before its next use asks anyway (a close or unasked bytes in between are seen then; ureq
+3.5 checks nowhere else, and a test in `client/mod.rs` holds it to that). A connection
+spoiled as it went back thus waits in the pool until its next use finds it out.
+
+Everything else (connecting to each resolved address in turn with a share of the connect
+timeout, `TCP_NODELAY`, timeouts per read and per write, reads interrupted by a signal,
+registering the socket so that the agent can shut it down) is done as ureq does it.
 */
 
 use std::io::{self, Read, Write};
