@@ -52,8 +52,8 @@ pub(crate) fn temps_are_suffixed(final_path: &Path) -> bool {
 /// The first of `final_path`'s temporaries (see [`temp_paths`]), without building the second.
 pub(crate) fn part_path(final_path: &Path) -> PathBuf {
     let name = final_path.file_name().unwrap_or_default().as_bytes();
-    // Appending is `with_file_name` when the path ends with its name (not `x/` or `x/.`).
-    let ends_with_name = final_path.as_os_str().as_bytes().ends_with(name);
+    // Appending is `with_file_name` when the path ends with its name (not `x/`, `x/.`, `..`).
+    let ends_with_name = !name.is_empty() && final_path.as_os_str().as_bytes().ends_with(name);
     if ends_with_name && temps_are_suffixed(final_path) {
         let mut part = final_path.as_os_str().to_os_string();
         part.push(PART);
@@ -634,7 +634,15 @@ mod tests {
     #[test]
     fn the_part_path_is_the_first_temporary() {
         let long = format!("o/{}", "é".repeat(124));
-        for p in ["o/a.csv", "a", "/o/d/x.part", "o/x/", "o/x/.", &long] {
+        for p in [
+            "o/a.csv",
+            "a",
+            "/o/d/x.part",
+            "o/x/",
+            "o/x/.",
+            "o/..",
+            &long,
+        ] {
             let p = Path::new(p);
             assert_eq!(part_path(p), temp_paths(p).part, "{}", p.display());
         }

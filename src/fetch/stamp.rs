@@ -8,6 +8,7 @@ version (`If-Modified-Since`). The question goes out before any temporary file e
 an unchanged file costs one request and no directory operation.
 */
 
+use std::borrow::Cow;
 use std::ffi::{CStr, CString};
 use std::fs::{File, Metadata};
 use std::os::fd::AsRawFd;
@@ -140,26 +141,58 @@ fn is_url_without_userinfo(text: &str, url: &Url) -> bool {
     }
 }
 
-/// The attribute of the file at `path` (not followed if it is a link), read into `buf`.
-fn read_attr<'b>(path: &Path, buf: &'b mut [u8]) -> Option<&'b str> {
-    let name = ATTR;
+/// The attribute of the file at `path` (not followed if it is a link): read into `buf`, or,
+/// when it is longer (an ETag with a long URL, a signed one say), into a string of its size.
+fn read_attr<'b>(path: &Path, buf: &'b mut [u8]) -> Option<Cow<'b, str>> {
     let path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: NUL-terminated path and name, and a buffer with its length.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
+    let get = |into: &mut [u8]| {
+        // SAFETY: NUL-terminated path and name, and a buffer with its length (a zero length
+        // asks for the size and writes nothing).
+        let n = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                ATTR.as_ptr(),
+                into.as_mut_ptr().cast(),
+                into.len(),
+            )
+        };
+        usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
     };
-    let n = usize::try_from(n).ok()?;
-    std::str::from_utf8(buf.get(..n)?).ok()
+    match get(buf) {
+        Ok(n) => std::str::from_utf8(buf.get(..n)?).ok().map(Cow::Borrowed),
+        Err(e) if e.raw_os_error() == Some(libc::ERANGE) => {
+            let mut long = vec![0; get(&mut []).ok()?];
+            let n = get(&mut long).ok()?;
+            long.truncate(n);
+            String::from_utf8(long).ok().map(Cow::Owned)
+        }
+        Err(_) => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An ETag kept with a URL longer than the first read's buffer (a signed URL, say) is
+    /// read back all the same.
+    #[test]
+    fn an_etag_with_a_long_url_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let url = Url::parse(&format!("http://h/f?sig={}", "a".repeat(3000))).unwrap();
+        let version = Version {
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+        };
+        stamp(&file, &version, &url, "f");
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let asked = Conditional::of(&path, &url, &meta);
+        assert_eq!(asked.etag.as_deref(), Some("\"v1\""));
+        let other = Url::parse("http://h/g").unwrap();
+        assert_eq!(Conditional::of(&path, &other, &meta).etag, None);
+    }
 
     #[test]
     fn an_etag_belongs_to_its_url_with_or_without_credentials() {
