@@ -86,6 +86,7 @@ gcc -O2 -pthread -o "$FLOOR" "$ROOT/scripts/floor.c"
 WWW=$WORK/www
 mkdir -p "$WWW/small" "$WWW/big" "$WWW/slow" "$WWW/tiny" "$RES"
 rm -f "$RES"/*
+git -C "$ROOT" describe --always --dirty >"$RES/commit"  # what this run's binary was built from
 make_files() { # dir prefix count bytes
     local dir=$1 prefix=$2 count=$3 bytes=$4
     if [ "$(find "$dir" -name "$prefix*" -size "${bytes}c" | wc -l)" != "$count" ]; then

@@ -71,8 +71,14 @@ def version(cmd):
 
 
 def commit():
-    out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
+    # What the binary was built from, recorded by bench.sh right after the build (the tree
+    # may change while the run goes on); else what the tree is now.
+    try:
+        with open(os.path.join(res, "commit")) as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
 
 
 def nginx_version():
