@@ -77,6 +77,7 @@ pub mod error;
 pub mod fetch;
 pub mod input;
 pub mod job;
+mod listing;
 pub mod observe;
 pub mod plan;
 pub mod report;

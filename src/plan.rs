@@ -7,7 +7,7 @@ entries and each entry, accepted or rejected, belongs to exactly one shard.
 */
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::hash::{BuildHasher, RandomState};
 use std::os::unix::ffi::OsStrExt;
@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::Error;
 use crate::fetch::partial::{META, PART, temp_paths, temps_are_suffixed};
 use crate::job::{Job, Naming, Plan, Rejected, Spec, normalize, resolve_user_path};
+use crate::listing::Listing;
 use crate::shard::Shard;
 use crate::url::{ListUrls, name_from_url, path_from_url, redact, redact_str};
 
@@ -239,31 +240,13 @@ struct Locator {
 struct Dir {
     /// Its real location.
     real: PathBuf,
-    links: Links,
-}
-
-/// Which names in a directory are symbolic links.
-enum Links {
-    /// Not listed: each name is asked about (`lstat`); `asked` counts them, and the
-    /// directory is listed once more than `next` were.
-    Asked { asked: usize, next: usize },
-    /// Listed once: the names that were links then. A list of thousands of files in one
-    /// directory costs one listing instead of one `lstat` per line (measured: a third of
-    /// the `statx` calls of an update run, in which every file is present).
-    Listed(HashSet<OsString>),
+    /// Which of its names are symbolic links (see `crate::listing`).
+    links: Listing,
 }
 
 /// Directories remembered at most: a list spread over more directories than this costs a
 /// few more system calls, not memory.
 const DIRS_KEPT: usize = 4096;
-
-/// A directory is listed once more than this many of its files were asked about one by one
-/// (a short list into a big directory never reads all of it).
-const LIST_AFTER: usize = 16;
-
-/// Entries a listing may read per name asked about so far: a directory with more is not
-/// listed yet (see `Locator::locate`).
-const LIST_PER_NAME: usize = 64;
 
 impl Locator {
     /// Where `path` really is: its directory resolved, and a link at the file followed.
@@ -280,30 +263,13 @@ impl Locator {
         };
         let dir = self.dir(parent);
         let real = dir.real.join(name);
-        let link = match &mut dir.links {
-            Links::Listed(links) => links.contains(name),
-            Links::Asked { asked, next } => {
-                *asked += 1;
-                // The listing may read at most LIST_PER_NAME entries per name asked so far,
-                // so it never costs more than a constant times the lstats it saves; a
-                // directory bigger than that is tried again once twice as many were asked.
-                let listed = if *asked > *next {
-                    let listed = list_links(&dir.real, *asked * LIST_PER_NAME);
-                    *next = *asked * 2;
-                    listed
-                } else {
-                    None
-                };
-                match listed {
-                    Some(links) => {
-                        let link = links.contains(name);
-                        dir.links = Links::Listed(links);
-                        link
-                    }
-                    None => is_link(&real),
-                }
-            }
-        };
+        let link = dir
+            .links
+            .look(&dir.real, name, |entry| {
+                // The type comes with the listing on most file systems (no lstat per entry).
+                Some(entry.file_type().ok()?.is_symlink())
+            })
+            .unwrap_or_else(|| is_link(&real));
         if link {
             // A link at the file itself names the file it points to.
             (std::fs::canonicalize(&real).unwrap_or(real), false)
@@ -331,10 +297,7 @@ impl Locator {
             }
             let known = Dir {
                 real: real_dir(Path::new(dir)),
-                links: Links::Asked {
-                    asked: 0,
-                    next: LIST_AFTER,
-                },
+                links: Listing::default(),
             };
             self.dirs.insert(dir.to_os_string(), known);
         }
@@ -344,28 +307,6 @@ impl Locator {
 
 fn is_link(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink())
-}
-
-/// The names of the symbolic links in `dir`: none when it does not exist (yet); `None` when
-/// it cannot be read or holds more than `at_most` entries (it is then read no further).
-fn list_links(dir: &Path, at_most: usize) -> Option<HashSet<OsString>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(HashSet::new()),
-        Err(_) => return None,
-    };
-    let mut links = HashSet::new();
-    for (n, entry) in entries.enumerate() {
-        if n >= at_most {
-            return None;
-        }
-        let entry = entry.ok()?;
-        // The type comes with the listing on most file systems (no lstat per entry).
-        if entry.file_type().ok()?.is_symlink() {
-            links.insert(entry.file_name());
-        }
-    }
-    Some(links)
 }
 
 fn real_dir(dir: &Path) -> PathBuf {
@@ -537,6 +478,7 @@ impl Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listing::LIST_AFTER;
 
     fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
         let mut s = path.as_os_str().to_os_string();
@@ -634,29 +576,12 @@ mod tests {
             .locator
             .dirs
             .values()
-            .any(|d| matches!(d.links, Links::Listed(_)));
+            .any(|d| matches!(d.links, Listing::Read(_)));
         assert!(listed, "the directory was listed after {LIST_AFTER} files");
         assert_eq!(
             c.claim(Path::new(&at("late")), "line 99", Some(99)),
             Err("line 1".into()),
             "found in the listing"
         );
-    }
-
-    #[test]
-    fn a_directory_too_big_to_list_or_missing_is_handled() {
-        let dir = tempfile::tempdir().unwrap();
-        for i in 0..5 {
-            std::fs::write(dir.path().join(format!("f{i}")), b"").unwrap();
-        }
-        std::os::unix::fs::symlink("f0", dir.path().join("l")).unwrap();
-        let links = list_links(dir.path(), 10).unwrap();
-        assert_eq!(links.into_iter().collect::<Vec<_>>(), [OsString::from("l")]);
-        assert!(
-            list_links(dir.path(), 3).is_none(),
-            "more entries than allowed"
-        );
-        let missing = list_links(&dir.path().join("not-yet"), 10).unwrap();
-        assert!(missing.is_empty(), "a directory not made yet holds no link");
     }
 }

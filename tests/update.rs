@@ -224,3 +224,67 @@ fn an_update_question_answered_503_is_asked_again_and_changes_nothing() {
         serde_json::from_str(&std::fs::read_to_string(env.path("r.json")).unwrap()).unwrap();
     assert_eq!(report["runs"][0]["files"][0]["attempts"], 2);
 }
+
+/// In a directory of many files, whether a partial sits beside a file comes from one reading
+/// of the directory, not a `statx` per file: a new version cut short beside the 31st of 40
+/// files is still found there and continued (not asked about first), and the other 39 get
+/// their 304s.
+#[test]
+fn a_partial_among_many_files_is_found_and_continued() {
+    let env = Env::new();
+    let remotes: Vec<_> = (0..40)
+        .map(|i| remote(200 + i, Some("\"one\""), MONDAY))
+        .collect();
+    let served = remotes.clone();
+    let server = Server::start(move |req: &Request| {
+        let i: usize = req.path.trim_start_matches("/f").parse().unwrap();
+        let r = served[i].lock().unwrap().clone();
+        if r.etag.is_some() && req.header("if-none-match") == r.etag.as_deref() {
+            return Reply::status(304);
+        }
+        Reply::file(req, &r.content, r.etag.as_deref(), Some(r.last_modified)).fault(r.fault)
+    })
+    .expect("server");
+    let urls: Vec<String> = (0..40).map(|i| server.url(&format!("/f{i}"))).collect();
+    let list = env.write("list.txt", &urls.join("\n"));
+    env.run(&["-i", &list]).code(0);
+    {
+        let mut r = remotes[30].lock().unwrap();
+        r.content = blob(300, 60_000);
+        r.etag = Some("\"two\"".into());
+        r.last_modified = TUESDAY;
+        r.fault = Fault::CutAfter(20_000);
+    }
+    env.run(&["-N", "--retries", "0", &urls[30]]).code(1);
+    assert!(env.out().join("f30.part").exists(), "{:?}", env.listing());
+    remotes[30].lock().unwrap().fault = Fault::Normal;
+    let before = server.requests().len();
+    let run = env.run(&["-N", "-j", "1", "-i", &list]);
+    run.code(0).stdout_has("f30  (resumed)");
+    // The partial was seen: the one request for f30 continues it (no question first).
+    let asked: Vec<_> = server.requests()[before..]
+        .iter()
+        .filter(|r| r.path == "/f30")
+        .map(|r| {
+            (
+                r.header("range").is_some(),
+                r.header("if-none-match").is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [(true, false)],
+        "requests for f30: (range, if-none-match)"
+    );
+    assert_eq!(run.stdout.matches("(unchanged)").count(), 39, "{run}");
+    for i in 0..40 {
+        let expected = if i == 30 {
+            blob(300, 60_000)
+        } else {
+            blob(200 + i, 50_000)
+        };
+        assert_file(&env.out().join(format!("f{i}")), &expected);
+    }
+    assert!(!env.out().join("f30.part").exists());
+}

@@ -11,6 +11,7 @@ continue from the bytes on disk; only a complete (and, if asked, checksummed) fi
 
 mod body;
 pub(crate) mod partial;
+pub(crate) mod partials;
 mod protocol;
 pub(crate) mod retry;
 pub(crate) mod split;
@@ -170,7 +171,7 @@ pub(crate) fn fetch(
     }
     let mut pending = None;
     if let Some(meta) = &present
-        && no_partial(job)
+        && !has_partial(job, helpers.partials)
     {
         observer.attempt(job, 1);
         match stamp::ask(client, job, meta, stop) {
@@ -383,11 +384,17 @@ fn another_source_may_help(e: &Error) -> bool {
         )
 }
 
-/// Whether no `.part` sits beside the final path (update mode asks first only then: a partial
-/// is a newer version under way, continued by its own validators).
-fn no_partial(job: &Job) -> bool {
+/// Whether a `.part` sits beside the final path (update mode asks first only without one: a
+/// partial is a newer version under way, continued by its own validators); from the run's
+/// readings of its directories when it has them.
+fn has_partial(job: &Job, partials: Option<&partials::Partials>) -> bool {
     let part = partial::part_path(&job.path);
-    matches!(fs::symlink_metadata(part), Err(e) if e.kind() == io::ErrorKind::NotFound)
+    match partials {
+        Some(partials) => partials.exist(&part),
+        None => {
+            !matches!(fs::symlink_metadata(part), Err(e) if e.kind() == io::ErrorKind::NotFound)
+        }
+    }
 }
 
 /// The file at the final path (its metadata) when it counts as complete: it exists and, when

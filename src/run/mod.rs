@@ -20,6 +20,7 @@ use crossbeam_channel::Sender;
 use crate::client::Client;
 use crate::config::{Config, Mode, Stop};
 use crate::error::Error;
+use crate::fetch::partials::Partials;
 use crate::fetch::split::{Board, Helpers, Task};
 use crate::fetch::{Outcome, fetch};
 use crate::job::{Job, Plan, Rejected};
@@ -180,6 +181,7 @@ impl Downloader {
         tx: &Sender<Report>,
     ) -> usize {
         let board = Board::default();
+        let partials = Partials::default();
         let one = |tx: &Sender<Report>, entry: Planned, worker: usize, board: Option<&Board>| {
             let job = match entry {
                 Planned::Job(job) => job,
@@ -203,6 +205,7 @@ impl Downloader {
                 board,
                 log: Some(clock.segments()),
                 worker,
+                partials: Some(&partials),
             };
             let result = self.shared.observed(&job, force, &clock, helpers);
             let timing = clock.stop();

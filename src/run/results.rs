@@ -20,6 +20,7 @@ use crossbeam_channel::Receiver;
 use super::{Downloader, Shared, queue};
 use crate::error::Error;
 use crate::fetch::Outcome;
+use crate::fetch::partials::Partials;
 use crate::fetch::split::{Board, Helpers};
 use crate::job::{Job, Plan, plan_pairs};
 
@@ -84,6 +85,7 @@ impl Downloader {
         let caught = panic.clone();
         self.pool.spawn(move || {
             let board = Board::default();
+            let partials = Partials::default();
             let force = shared.config.force;
             let feed = queue::Feed::of(jobs, pool.current_num_threads());
             let drained = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -99,6 +101,7 @@ impl Downloader {
                             board: Some(&board),
                             log: None,
                             worker,
+                            partials: Some(&partials),
                         };
                         let _ = tx.send(shared.observed(&job, force, &*shared.observer, helpers));
                     },

@@ -25,6 +25,7 @@ use url::Url;
 
 use super::Download;
 use super::partial::{self, Meta, Partial};
+use super::partials::Partials;
 use crate::client::Client;
 use crate::config::Config;
 use crate::error::Error;
@@ -41,13 +42,15 @@ const RECORD_EVERY: u64 = 256 * 1024;
 /// signalled; this bounds a missed one).
 const NAP: Duration = Duration::from_millis(20);
 
-/// What a download needs to split: the board idle workers of its pool look at (none in the
-/// serial loop or for a single download), where its segments are logged, and its worker.
+/// What a download gets from the run around it: to split, the board idle workers of its
+/// pool look at (none in the serial loop or for a single download), where its segments are
+/// logged, and its worker; and the run's readings of its directories' partials.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Helpers<'a> {
     pub board: Option<&'a Board>,
     pub log: Option<&'a Arc<SegmentLog>>,
     pub worker: usize,
+    pub partials: Option<&'a Partials>,
 }
 
 /// One range: the next byte to write and the end (exclusive), which a takeover moves back.

@@ -1,0 +1,85 @@
+/*!
+Whether a partial sits beside a file already present, for update mode (which asks the server
+about a present file only when none does: a partial is a newer version under way, continued
+by its own validators). Asked of every file of a list, that is a `statx` of a name that
+usually does not exist; past a few files of one directory, the run reads the directory once
+instead (see `crate::listing`) and keeps the names of the partials in it.
+
+A reading is as of when it was made, as a `statx` is as of when it was made: a partial that
+another run starts in between is not seen (the file is then asked about first, and the other
+run's partial is left to that run), and one that another run completes in between is looked
+for in vain (the download then finds no partial and asks in its place). A partial of this
+run's own making is never in question: only a file's own job writes its partial, after this
+check.
+*/
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::listing::Listing;
+
+/// Directories remembered at most in one run (a list spread over more costs a few more
+/// system calls, not memory).
+const DIRS_KEPT: usize = 4096;
+
+/// The partials of one run's directories, by the spelling of each directory.
+#[derive(Default)]
+pub(crate) struct Partials {
+    dirs: Mutex<HashMap<OsString, Listing>>,
+}
+
+impl Partials {
+    /// Whether `part` (a partial's path) exists.
+    pub(crate) fn exist(&self, part: &Path) -> bool {
+        if let (Some(dir), Some(name)) = (part.parent(), part.file_name()) {
+            let known = {
+                let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+                let key = dir.as_os_str();
+                if !dirs.contains_key(key) {
+                    if dirs.len() >= DIRS_KEPT {
+                        dirs.clear();
+                    }
+                    dirs.insert(key.to_os_string(), Listing::default());
+                }
+                let listing = dirs.get_mut(key).expect("inserted above when missing");
+                // Every temporary's name ends so (hashed ones of long names too).
+                listing.look(dir, name, |entry| {
+                    Some(entry.file_name().as_bytes().ends_with(b".part"))
+                })
+            };
+            if let Some(known) = known {
+                return known;
+            }
+        }
+        !matches!(std::fs::symlink_metadata(part), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listing::LIST_AFTER;
+
+    /// Asked one by one or read from the listing, the answer is the same: a partial is seen,
+    /// and a name without one is not.
+    #[test]
+    fn partials_are_seen_asked_and_listed_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..3 * LIST_AFTER {
+            std::fs::write(dir.path().join(format!("f{i}")), b"x").unwrap();
+        }
+        std::fs::write(dir.path().join("f1.part"), b"").unwrap();
+        let partials = Partials::default();
+        let part = |i: usize| dir.path().join(format!("f{i}.part"));
+        for round in 0..3 {
+            for i in 0..LIST_AFTER {
+                assert_eq!(partials.exist(&part(i)), i == 1, "f{i}, round {round}");
+            }
+        }
+        let read = partials.dirs.lock().unwrap();
+        assert!(matches!(read.values().next(), Some(Listing::Read(_))));
+    }
+}
