@@ -41,6 +41,17 @@ impl Default for Listing {
     }
 }
 
+/// What a [`Listing`] says of a name, before any reading: see [`Listing::consult`].
+pub(crate) enum Consulted {
+    /// From the reading made earlier.
+    Known(bool),
+    /// Not known: ask the file system about this name.
+    Ask,
+    /// A reading is due: read the directory (at most this many entries), then
+    /// [`Listing::store`] what was read.
+    Read(usize),
+}
+
 impl Listing {
     /// Whether `name` in `dir` is one that `pick` selects, from the directory's reading
     /// (made now when it is due); `None` when the caller must ask the file system itself.
@@ -52,28 +63,45 @@ impl Listing {
         name: &OsStr,
         pick: impl Fn(&DirEntry) -> Option<bool>,
     ) -> Option<bool> {
+        match self.consult(name) {
+            Consulted::Known(found) => Some(found),
+            Consulted::Ask => None,
+            Consulted::Read(at_most) => {
+                let names = read(dir, at_most, pick)?;
+                Some(self.store(names, name))
+            }
+        }
+    }
+
+    /// The first half of [`Listing::look`], for a caller that reads the directory without
+    /// holding the listing (other threads may consult it meanwhile).
+    pub(crate) fn consult(&mut self, name: &OsStr) -> Consulted {
         match self {
-            Listing::Read(names) => Some(names.contains(name)),
+            Listing::Read(names) => Consulted::Known(names.contains(name)),
             Listing::Asked { asked, next } => {
                 *asked += 1;
                 if *asked <= *next {
-                    return None;
+                    return Consulted::Ask;
                 }
                 let at_most = *asked * LIST_PER_NAME;
                 *next = *asked * 2;
-                let names = read(dir, at_most, pick)?;
-                let found = names.contains(name);
-                *self = Listing::Read(names);
-                Some(found)
+                Consulted::Read(at_most)
             }
         }
+    }
+
+    /// Keep what a reading found; whether `name` is among it.
+    pub(crate) fn store(&mut self, names: HashSet<OsString>, name: &OsStr) -> bool {
+        let found = names.contains(name);
+        *self = Listing::Read(names);
+        found
     }
 }
 
 /// The names in `dir` that `pick` keeps: none when it does not exist (yet); `None` when it
 /// cannot be read, `pick` cannot tell, or it holds more than `at_most` entries (it is then
 /// read no further).
-fn read(
+pub(crate) fn read(
     dir: &Path,
     at_most: usize,
     pick: impl Fn(&DirEntry) -> Option<bool>,

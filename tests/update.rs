@@ -288,3 +288,106 @@ fn a_partial_among_many_files_is_found_and_continued() {
     }
     assert!(!env.out().join("f30.part").exists());
 }
+
+/// Another run starts the same file's new version just after this one looked for a partial
+/// (here: while the server answers this run's question). This run waits for that run, then
+/// asks again about the file the other run put in place, and gets a 304: it neither keeps
+/// the first reply waiting nor downloads the new version a second time.
+#[test]
+fn a_run_that_waited_for_another_asks_again_instead_of_downloading_twice() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Env::new();
+    let remote = remote(90, Some("\"one\""), MONDAY);
+    // The other run's partial, locked while it "writes" it.
+    let other: Arc<Mutex<Option<std::fs::File>>> = Arc::default();
+    let part = env.out().join("daily.csv.part");
+    let server = {
+        let (remote, other, part) = (remote.clone(), other.clone(), part.clone());
+        Server::start(move |req: &Request| {
+            let r = remote.lock().unwrap().clone();
+            if req.header("if-none-match") == r.etag.as_deref() {
+                return Reply::status(304);
+            }
+            if req.header("if-none-match") == Some("\"one\"") {
+                let file = std::fs::File::create(&part).unwrap();
+                file.lock().unwrap();
+                *other.lock().unwrap() = Some(file);
+            }
+            Reply::file(req, &r.content, r.etag.as_deref(), Some(r.last_modified))
+        })
+        .expect("server")
+    };
+    let url = server.url("/daily.csv");
+    env.run(&[&url]).code(0);
+    {
+        let mut r = remote.lock().unwrap();
+        r.content = blob(91, 60_000);
+        r.etag = Some("\"two\"".into());
+        r.last_modified = TUESDAY;
+    }
+    let run = env
+        .cmd()
+        .args(["-N", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once this run holds the other's partial open, it is waiting for its lock.
+    let fds = format!("/proc/{}/fd", run.id());
+    let waiting = || {
+        std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|t| t.as_os_str().as_bytes().ends_with(b"daily.csv.part"))
+            })
+    };
+    let start = std::time::Instant::now();
+    while !waiting() {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the run never opened the other's partial"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The other run finishes: the new version, its ETag, renamed into place, lock released.
+    let file = other.lock().unwrap().take().unwrap();
+    std::io::Write::write_all(&mut &file, &blob(91, 60_000)).unwrap();
+    let attr = format!("\"two\"\n{url}");
+    // SAFETY: a valid descriptor, a NUL-terminated name, and a buffer with its length.
+    let rc = unsafe {
+        libc::fsetxattr(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            c"user.fetchpool.etag".as_ptr(),
+            attr.as_ptr().cast(),
+            attr.len(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0, "user xattrs on the test's file system");
+    std::fs::rename(&part, env.out().join("daily.csv")).unwrap();
+    drop(file);
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("(unchanged)"), "{stdout}");
+    assert_file(&env.out().join("daily.csv"), &blob(91, 60_000));
+    assert_eq!(env.listing(), ["daily.csv"]);
+    let asked: Vec<_> = server
+        .requests()
+        .iter()
+        .skip(1)
+        .map(|r| r.header("if-none-match").map(str::to_string))
+        .collect();
+    assert_eq!(
+        asked,
+        [Some("\"one\"".to_string()), Some("\"two\"".to_string())],
+        "asked with the old version's ETag, then with the new one's"
+    );
+}

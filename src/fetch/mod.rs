@@ -183,7 +183,14 @@ pub(crate) fn fetch(
             None => {}
         }
     }
-    let mut partial = Partial::open(&job.path, &url, stop)?;
+    // Another run may hold this file (its partial appeared after we looked): a reply asked
+    // for before is not kept open, nor its host slot, while we wait for that run.
+    let mut partial = Partial::open(&job.path, &url, stop, &mut || pending = None)?;
+    if !partial.fresh {
+        // Another run's partial, or a wait for its lock: what was asked before is stale, and
+        // the file is asked about again below (or its partial continued).
+        pending = None;
+    }
     let mut conditional = None;
     if !force && partial.len == 0 && (present.is_some() || !partial.fresh) {
         // Another run may have finished (or updated) this file while we waited for its lock.

@@ -217,14 +217,19 @@ impl Partial {
     /// [`Error::Io`] on the temporaries, [`Error::UnsafePartial`] for a link,
     /// [`Error::ForeignFile`] when the sidecar's path holds a file fetchpool did not write,
     /// [`Error::Interrupted`] when stopped while waiting.
-    pub(crate) fn open(final_path: &Path, url: &str, stop: &Stop) -> Result<Partial, Error> {
+    pub(crate) fn open(
+        final_path: &Path,
+        url: &str,
+        stop: &Stop,
+        before_waiting: &mut dyn FnMut(),
+    ) -> Result<Partial, Error> {
         let temps = temp_paths(final_path);
         let path = &temps.part;
         let io = |p: &Path, e| Error::file(url, p, e);
         let mut waited = false;
         loop {
             let (file, created) = open_or_create(path, url)?;
-            waited |= lock(&file, path, url, stop)?;
+            waited |= lock(&file, path, url, stop, before_waiting)?;
             // After any wait, another run may have finished the file: not fresh.
             if created && !waited {
                 // Just created, exclusively, and locked at once: nothing to learn from the
@@ -496,7 +501,13 @@ impl Shared {
 
 /// Take the lock on `file`; while another run holds it, wait (polling, so that `stop` ends
 /// the wait: a blocking `flock` would ignore Ctrl-C). Returns whether it had to wait.
-fn lock(file: &File, path: &Path, url: &str, stop: &Stop) -> Result<bool, Error> {
+fn lock(
+    file: &File,
+    path: &Path,
+    url: &str,
+    stop: &Stop,
+    before_waiting: &mut dyn FnMut(),
+) -> Result<bool, Error> {
     let mut warned = false;
     loop {
         match file.try_lock() {
@@ -510,6 +521,7 @@ fn lock(file: &File, path: &Path, url: &str, stop: &Stop) -> Result<bool, Error>
                 path.display()
             );
             warned = true;
+            before_waiting();
         }
         if stop.is_set() {
             return Err(Error::Interrupted {
@@ -702,7 +714,7 @@ mod tests {
         let final_path = dir.path().join("f");
         std::os::unix::fs::symlink(&target, temp_paths(&final_path).part).unwrap();
         assert!(matches!(
-            Partial::open(&final_path, "u", &Stop::default()),
+            Partial::open(&final_path, "u", &Stop::default(), &mut || {}),
             Err(Error::UnsafePartial { .. })
         ));
         assert_eq!(fs::read(&target).unwrap(), b"keep me");

@@ -6,11 +6,12 @@ usually does not exist; past a few files of one directory, the run reads the dir
 instead (see `crate::listing`) and keeps the names of the partials in it.
 
 A reading is as of when it was made, as a `statx` is as of when it was made: a partial that
-another run starts in between is not seen (the file is then asked about first, and the other
-run's partial is left to that run), and one that another run completes in between is looked
-for in vain (the download then finds no partial and asks in its place). A partial of this
-run's own making is never in question: only a file's own job writes its partial, after this
-check.
+another run starts in between is not seen, and the file is asked about first; the download
+then meets the other run's partial (or its lock, and waits), drops the reply it asked for,
+and asks again about what that run left (see `fetch`). One that another run completes in
+between is looked for in vain: the download finds no partial and asks in its place. A partial
+of this run's own making is never in question: only a file's own job writes its partial,
+after this check.
 */
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::listing::Listing;
+use crate::listing::{self, Consulted, Listing};
 
 /// Directories remembered at most in one run (a list spread over more costs a few more
 /// system calls, not memory).
@@ -35,26 +36,36 @@ impl Partials {
     /// Whether `part` (a partial's path) exists.
     pub(crate) fn exist(&self, part: &Path) -> bool {
         if let (Some(dir), Some(name)) = (part.parent(), part.file_name()) {
-            let known = {
-                let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-                let key = dir.as_os_str();
-                if !dirs.contains_key(key) {
-                    if dirs.len() >= DIRS_KEPT {
-                        dirs.clear();
-                    }
-                    dirs.insert(key.to_os_string(), Listing::default());
-                }
-                let listing = dirs.get_mut(key).expect("inserted above when missing");
-                // Every temporary's name ends so (hashed ones of long names too).
-                listing.look(dir, name, |entry| {
+            let consulted = self.with(dir, |listing| listing.consult(name));
+            let known = match consulted {
+                Consulted::Known(found) => Some(found),
+                Consulted::Ask => None,
+                // Read without holding the lock: other workers, in this directory or another,
+                // go on meanwhile (a second reading of the same directory costs only time).
+                Consulted::Read(at_most) => listing::read(dir, at_most, |entry| {
+                    // Every temporary's name ends so (hashed ones of long names too).
                     Some(entry.file_name().as_bytes().ends_with(b".part"))
                 })
+                .map(|names| self.with(dir, |listing| listing.store(names, name))),
             };
             if let Some(known) = known {
                 return known;
             }
         }
         !matches!(std::fs::symlink_metadata(part), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+
+    /// `f` on the listing of `dir`, made when not seen before.
+    fn with<T>(&self, dir: &Path, f: impl FnOnce(&mut Listing) -> T) -> T {
+        let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        let key = dir.as_os_str();
+        if !dirs.contains_key(key) {
+            if dirs.len() >= DIRS_KEPT {
+                dirs.clear();
+            }
+            dirs.insert(key.to_os_string(), Listing::default());
+        }
+        f(dirs.get_mut(key).expect("inserted above when missing"))
     }
 }
 
