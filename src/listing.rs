@@ -12,7 +12,7 @@ than a constant times the calls it saves, and a short list into a big directory 
 all of it. What it answers is as of when the directory was read.
 */
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::DirEntry;
 use std::path::Path;
@@ -22,6 +22,41 @@ pub(crate) const LIST_AFTER: usize = 16;
 
 /// Entries a reading may go through per name asked about so far.
 pub(crate) const LIST_PER_NAME: usize = 64;
+
+/// Directories remembered at most: a list spread over more costs a few more system calls, not
+/// memory.
+const DIRS_KEPT: usize = 4096;
+
+/// Something known of each directory, by the spelling of its path (bytes, which hash faster
+/// than a path's components: two spellings of one directory are two entries that resolve
+/// alike), for at most [`DIRS_KEPT`] directories.
+pub(crate) struct Dirs<T>(HashMap<OsString, T>);
+
+impl<T> Default for Dirs<T> {
+    fn default() -> Self {
+        Dirs(HashMap::new())
+    }
+}
+
+impl<T> Dirs<T> {
+    /// What is known of `dir`, made with `make` when it was not seen before. Looked up by
+    /// reference first: a key is allocated only for a directory not seen before.
+    pub(crate) fn of(&mut self, dir: &Path, make: impl FnOnce(&Path) -> T) -> &mut T {
+        let key = dir.as_os_str();
+        if !self.0.contains_key(key) {
+            if self.0.len() >= DIRS_KEPT {
+                self.0.clear();
+            }
+            self.0.insert(key.to_os_string(), make(dir));
+        }
+        self.0.get_mut(key).expect("inserted above when missing")
+    }
+
+    #[cfg(test)]
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.values()
+    }
+}
 
 /// What is known of the names of one directory that a `pick` selects (see [`Listing::look`]).
 #[derive(Debug)]

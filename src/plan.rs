@@ -8,7 +8,7 @@ entries and each entry, accepted or rejected, belongs to exactly one shard.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::hash::{BuildHasher, RandomState};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -16,7 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::Error;
 use crate::fetch::partial::{META, PART, temp_paths, temps_are_suffixed};
 use crate::job::{Job, Naming, Plan, Rejected, Spec, normalize, resolve_user_path};
-use crate::listing::Listing;
+use crate::listing::{Dirs, Listing};
 use crate::shard::Shard;
 use crate::url::{ListUrls, name_from_url, path_from_url, redact, redact_str};
 
@@ -231,9 +231,7 @@ impl<I: Iterator<Item = Result<Spec, Error>>> Iterator for Stream<I> {
 /// the file itself followed to the file it names.
 #[derive(Default)]
 struct Locator {
-    /// By spelling (bytes, which hash faster than a path's components): two spellings of one
-    /// directory are two entries that resolve alike.
-    dirs: HashMap<OsString, Dir>,
+    dirs: Dirs<Dir>,
 }
 
 /// A target directory as the locator knows it.
@@ -243,10 +241,6 @@ struct Dir {
     /// Which of its names are symbolic links (see `crate::listing`).
     links: Listing,
 }
-
-/// Directories remembered at most: a list spread over more directories than this costs a
-/// few more system calls, not memory.
-const DIRS_KEPT: usize = 4096;
 
 impl Locator {
     /// Where `path` really is: its directory resolved, and a link at the file followed.
@@ -288,20 +282,10 @@ impl Locator {
     }
 
     fn dir(&mut self, dir: &Path) -> &mut Dir {
-        // Looked up by reference first: a key is allocated only for a directory not seen
-        // before.
-        let dir = dir.as_os_str();
-        if !self.dirs.contains_key(dir) {
-            if self.dirs.len() >= DIRS_KEPT {
-                self.dirs.clear();
-            }
-            let known = Dir {
-                real: real_dir(Path::new(dir)),
-                links: Listing::default(),
-            };
-            self.dirs.insert(dir.to_os_string(), known);
-        }
-        self.dirs.get_mut(dir).expect("inserted above when missing")
+        self.dirs.of(dir, |dir| Dir {
+            real: real_dir(dir),
+            links: Listing::default(),
+        })
     }
 }
 

@@ -398,9 +398,7 @@ fn has_partial(job: &Job, partials: Option<&partials::Partials>) -> bool {
     let part = partial::part_path(&job.path);
     match partials {
         Some(partials) => partials.exist(&part),
-        None => {
-            !matches!(fs::symlink_metadata(part), Err(e) if e.kind() == io::ErrorKind::NotFound)
-        }
+        None => partials::exists(&part),
     }
 }
 

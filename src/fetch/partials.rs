@@ -14,22 +14,16 @@ of this run's own making is never in question: only a file's own job writes its 
 after this check.
 */
 
-use std::collections::HashMap;
-use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::listing::{self, Consulted, Listing};
-
-/// Directories remembered at most in one run (a list spread over more costs a few more
-/// system calls, not memory).
-const DIRS_KEPT: usize = 4096;
+use crate::listing::{self, Consulted, Dirs, Listing};
 
 /// The partials of one run's directories, by the spelling of each directory.
 #[derive(Default)]
 pub(crate) struct Partials {
-    dirs: Mutex<HashMap<OsString, Listing>>,
+    dirs: Mutex<Dirs<Listing>>,
 }
 
 impl Partials {
@@ -52,21 +46,20 @@ impl Partials {
                 return known;
             }
         }
-        !matches!(std::fs::symlink_metadata(part), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+        exists(part)
     }
 
     /// `f` on the listing of `dir`, made when not seen before.
     fn with<T>(&self, dir: &Path, f: impl FnOnce(&mut Listing) -> T) -> T {
         let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-        let key = dir.as_os_str();
-        if !dirs.contains_key(key) {
-            if dirs.len() >= DIRS_KEPT {
-                dirs.clear();
-            }
-            dirs.insert(key.to_os_string(), Listing::default());
-        }
-        f(dirs.get_mut(key).expect("inserted above when missing"))
+        f(dirs.of(dir, |_| Listing::default()))
     }
+}
+
+/// Whether something is at `path`, without following a link (anything but "not found"
+/// counts: an unreadable partial is still one).
+pub(crate) fn exists(path: &Path) -> bool {
+    !matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 #[cfg(test)]
