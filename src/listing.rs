@@ -30,31 +30,51 @@ const DIRS_KEPT: usize = 4096;
 /// Something known of each directory, by the spelling of its path (bytes, which hash faster
 /// than a path's components: two spellings of one directory are two entries that resolve
 /// alike), for at most [`DIRS_KEPT`] directories.
-pub(crate) struct Dirs<T>(HashMap<OsString, T>);
+pub(crate) struct Dirs<T> {
+    /// Where each directory's entry is in `known`.
+    index: HashMap<OsString, usize>,
+    known: Vec<(OsString, T)>,
+    /// The entry asked for last: the next target is usually in the same directory, which is
+    /// then found by comparing its spelling, without hashing it.
+    last: usize,
+}
 
 impl<T> Default for Dirs<T> {
     fn default() -> Self {
-        Dirs(HashMap::new())
+        Dirs {
+            index: HashMap::new(),
+            known: Vec::new(),
+            last: 0,
+        }
     }
 }
 
 impl<T> Dirs<T> {
     /// What is known of `dir`, made with `make` when it was not seen before. Looked up by
-    /// reference first: a key is allocated only for a directory not seen before.
+    /// reference: a key is allocated only for a directory not seen before.
     pub(crate) fn of(&mut self, dir: &Path, make: impl FnOnce(&Path) -> T) -> &mut T {
         let key = dir.as_os_str();
-        if !self.0.contains_key(key) {
-            if self.0.len() >= DIRS_KEPT {
-                self.0.clear();
-            }
-            self.0.insert(key.to_os_string(), make(dir));
+        let same = self.known.get(self.last).is_some_and(|(k, _)| k == key);
+        if !same {
+            self.last = match self.index.get(key) {
+                Some(&i) => i,
+                None => {
+                    if self.known.len() >= DIRS_KEPT {
+                        self.index.clear();
+                        self.known.clear();
+                    }
+                    self.index.insert(key.to_os_string(), self.known.len());
+                    self.known.push((key.to_os_string(), make(dir)));
+                    self.known.len() - 1
+                }
+            };
         }
-        self.0.get_mut(key).expect("inserted above when missing")
+        &mut self.known[self.last].1
     }
 
     #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
-        self.0.values()
+        self.known.iter().map(|(_, v)| v)
     }
 }
 
@@ -171,6 +191,27 @@ mod tests {
     fn links(entry: &DirEntry) -> Option<bool> {
         // The type comes with the listing on most file systems (no lstat per entry).
         Some(entry.file_type().ok()?.is_symlink())
+    }
+
+    #[test]
+    fn each_directory_keeps_its_own_entry_up_to_the_cap() {
+        let mut dirs: Dirs<usize> = Dirs::default();
+        let mut made = 0;
+        for d in ["a", "b", "a", "a", "c", "b"] {
+            *dirs.of(Path::new(d), |_| {
+                made += 1;
+                0
+            }) += 1;
+        }
+        assert_eq!(made, 3, "one entry per directory");
+        assert_eq!(*dirs.of(Path::new("a"), |_| unreachable!()), 3);
+        assert_eq!(*dirs.of(Path::new("b"), |_| unreachable!()), 2);
+        assert_eq!(*dirs.of(Path::new("c"), |_| unreachable!()), 1);
+        for i in 0..DIRS_KEPT {
+            dirs.of(Path::new(&format!("d{i}")), |_| 0);
+        }
+        assert!(dirs.known.len() <= DIRS_KEPT && dirs.index.len() == dirs.known.len());
+        assert_eq!(*dirs.of(Path::new("a"), |_| 7), 7, "forgotten past the cap");
     }
 
     #[test]

@@ -9,7 +9,7 @@ entries and each entry, accepted or rejected, belongs to exactly one shard.
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -45,9 +45,9 @@ impl FromIterator<Planned> for Plan {
 /// Plans entries one at a time: target paths resolved under the output directory, bad
 /// entries and second entries for one file rejected, other shards' entries dropped.
 pub struct Planner {
-    dir: PathBuf,
-    /// `dir` normalized: shard keys are target paths relative to it, so that the share of an
-    /// entry does not depend on where each machine mounts the output directory.
+    /// The output directory, normalized: relative PATHs are resolved under it, and shard
+    /// keys are target paths relative to it, so that the share of an entry does not depend
+    /// on where each machine mounts the output directory.
     root: PathBuf,
     claims: Claims,
     shard: Option<Shard>,
@@ -58,10 +58,8 @@ pub struct Planner {
 impl Planner {
     /// A planner for targets under `dir` (relative PATHs are relative to it).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        let dir = dir.into();
         Planner {
-            root: normalize(&dir),
-            dir,
+            root: normalize(&dir.into()),
             claims: Claims::default(),
             shard: None,
             naming: Naming::default(),
@@ -130,7 +128,7 @@ impl Planner {
             Ok(m) => m,
             Err(e) => return self.reject(origin.clone(), origin.as_bytes(), with_line(e)),
         };
-        let label = redact(&url);
+        let label = || redact(&url);
         let server_name = self.naming.content_disposition && spec.path.is_none();
         let name = match &spec.path {
             Some(p) => p.clone(),
@@ -141,18 +139,18 @@ impl Planner {
             Some(d) => d.join(name),
             None => name,
         };
-        let path = match resolve_user_path(&self.dir, &rel) {
+        let path = match resolve_user_path(&self.root, &rel) {
             Ok(p) => p,
-            Err(e) => return self.reject(label, origin.as_bytes(), with_line(e)),
+            Err(e) => return self.reject(label(), origin.as_bytes(), with_line(e)),
         };
         if let Err(first) = self.claims.claim(&path, &origin, spec.line) {
             let key = self.shard_key(&path).to_vec();
             let error = with_line(Error::DuplicateTarget {
-                url: label.clone(),
+                url: label(),
                 path,
                 first,
             });
-            return self.reject(label, &key, error);
+            return self.reject(label(), &key, error);
         }
         (self.shard.is_none() || self.owns(self.shard_key(&path))).then(|| {
             Planned::Job(Job {
@@ -252,7 +250,7 @@ impl Locator {
     /// The second value says whether it is plainly `path`'s name in its resolved directory
     /// (not a link followed, nor a path without a name).
     fn locate(&mut self, path: &Path) -> (PathBuf, bool) {
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        let Some((parent, name)) = split_name(path) else {
             return (path.to_path_buf(), false);
         };
         let dir = self.dir(parent);
@@ -275,7 +273,7 @@ impl Locator {
     /// `path` in its resolved directory. Enough for a temporary: fetchpool never follows a
     /// link there (a planted one makes that download fail), so one is not looked for.
     fn place(&mut self, path: &Path) -> PathBuf {
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        let Some((parent, name)) = split_name(path) else {
             return path.to_path_buf();
         };
         self.dir(parent).real.join(name)
@@ -287,6 +285,20 @@ impl Locator {
             links: Listing::default(),
         })
     }
+}
+
+/// `path`'s directory and name, as `parent()` and `file_name()` give them; for the paths a
+/// plan makes (a name after the last slash) found by that slash alone.
+fn split_name(path: &Path) -> Option<(&Path, &OsStr)> {
+    let bytes = path.as_os_str().as_bytes();
+    if let Some(slash) = bytes.iter().rposition(|&b| b == b'/') {
+        let (dir, name) = (&bytes[..slash], &bytes[slash + 1..]);
+        let plain = |b: &[u8]| !b.is_empty() && b != b"." && b != b"..";
+        if plain(name) && plain(dir) && !dir.ends_with(b"/") && !dir.ends_with(b"/.") {
+            return Some((Path::new(OsStr::from_bytes(dir)), OsStr::from_bytes(name)));
+        }
+    }
+    Some((path.parent()?, path.file_name()?))
 }
 
 fn is_link(path: &Path) -> bool {
@@ -348,6 +360,26 @@ impl Keys {
     }
 }
 
+/// Hashes a [`Key`] for a map by taking its bytes as they are: a key is already a keyed hash.
+#[derive(Default)]
+struct KeyBytes(u64);
+
+impl Hasher for KeyBytes {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+type KeyMap = HashMap<Key, Origin, BuildHasherDefault<KeyBytes>>;
+
 /// Who claimed a location: an input line number, or (top bit set) an index into the
 /// claims' list of other origins (command-line URLs, pairs).
 #[derive(Clone, Copy)]
@@ -364,8 +396,11 @@ const NAMED: u32 = 1 << 31;
 struct Claims {
     locator: Locator,
     keys: Keys,
-    files: HashMap<Key, Origin>,
-    odd_temps: HashMap<Key, Origin>,
+    files: KeyMap,
+    odd_temps: KeyMap,
+    /// Files claimed whose names end like a temporary's: until there is one (or an odd
+    /// temporary), no file can be at another's temporary, and that is not looked up.
+    suffixed: usize,
     named: Vec<String>,
 }
 
@@ -384,7 +419,8 @@ impl Claims {
         // is stored for them. Hashed temporaries of a long name, or those of a link (beside
         // the link, while the file is located at its target), are stored, not derived.
         let odd = if plain && temps_are_suffixed(path) {
-            for suffix in [PART, META] {
+            let may_clash = self.suffixed > 0 || !self.odd_temps.is_empty();
+            for suffix in [PART, META].into_iter().filter(|_| may_clash) {
                 if let Some(o) = self.taken(self.keys.of(&file, suffix)) {
                     return Err(self.name(o));
                 }
@@ -411,6 +447,10 @@ impl Claims {
             }
         };
         self.files.insert(key, o);
+        let name = file.file_name().map_or(&[][..], OsStr::as_bytes);
+        if name.ends_with(PART.as_bytes()) || name.ends_with(META.as_bytes()) {
+            self.suffixed += 1;
+        }
         for t in odd.iter().flatten() {
             self.odd_temps.insert(self.keys.of(t, ""), o);
         }
@@ -468,6 +508,37 @@ mod tests {
         let mut s = path.as_os_str().to_os_string();
         s.push(suffix);
         PathBuf::from(s)
+    }
+
+    #[test]
+    fn names_split_as_the_standard_library_splits_them() {
+        let paths = [
+            "/o/a",
+            "o/a",
+            "a",
+            "/a",
+            "/",
+            "",
+            ".",
+            "..",
+            "a/",
+            "a/.",
+            "a/..",
+            "./a",
+            "../a",
+            "a/./b",
+            "a/../b",
+            "a//b",
+            "//a",
+            "/o/.a",
+            "/o/a.",
+            "/o/..a",
+            "x/y/z.part",
+        ];
+        for p in paths.map(Path::new) {
+            let std = p.parent().zip(p.file_name());
+            assert_eq!(split_name(p), std, "{}", p.display());
+        }
     }
 
     #[test]

@@ -224,16 +224,18 @@ fn unquote(v: &str) -> String {
 }
 
 fn safe_component(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let unsafe_char = |c: char| c == '/' || c == '\\' || c.is_control();
+    let mut s = if name
+        .bytes()
+        .all(|b| b.is_ascii() && !unsafe_char(char::from(b)))
+    {
+        // The usual name: nothing to replace.
+        name.to_string()
+    } else {
+        name.chars()
+            .map(|c| if unsafe_char(c) { '_' } else { c })
+            .collect()
+    };
     // Keep names within what every common file system accepts (255 bytes), on a char boundary.
     const MAX: usize = 200;
     if s.len() > MAX {

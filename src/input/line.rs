@@ -18,37 +18,39 @@ const OPTIONS: &str = "out, dir, checksum, header";
 /// inside a field (`O'Brien.csv`, a URL) is an ordinary character.
 fn fields(text: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
+    let mut rest = text;
     loop {
-        while chars.next_if(|c| c.is_whitespace()).is_some() {}
-        let Some(&first) = chars.peek() else {
+        rest = rest.trim_start();
+        let Some(first) = rest.chars().next() else {
             return Ok(out);
         };
+        if first != '"' && first != '\'' {
+            // Unquoted: up to the next blank, taken whole.
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            out.push(rest[..end].to_string());
+            rest = &rest[end..];
+            continue;
+        }
         let mut field = String::new();
-        if first == '"' || first == '\'' {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some(c) if c == first => break,
-                    Some('\\') if first == '"' => match chars.next() {
-                        Some(e @ ('"' | '\\')) => field.push(e),
-                        Some(other) => {
-                            field.push('\\');
-                            field.push(other);
-                        }
-                        None => return Err(format!("unterminated {first} quote")),
-                    },
-                    Some(c) => field.push(c),
+        let mut chars = rest[1..].chars();
+        loop {
+            match chars.next() {
+                Some(c) if c == first => break,
+                Some('\\') if first == '"' => match chars.next() {
+                    Some(e @ ('"' | '\\')) => field.push(e),
+                    Some(other) => {
+                        field.push('\\');
+                        field.push(other);
+                    }
                     None => return Err(format!("unterminated {first} quote")),
-                }
+                },
+                Some(c) => field.push(c),
+                None => return Err(format!("unterminated {first} quote")),
             }
-            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err(format!("a blank must follow the closing {first} quote"));
-            }
-        } else {
-            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
-                field.push(c);
-            }
+        }
+        rest = chars.as_str();
+        if rest.starts_with(|c: char| !c.is_whitespace()) {
+            return Err(format!("a blank must follow the closing {first} quote"));
         }
         out.push(field);
     }
@@ -150,6 +152,15 @@ mod tests {
             ]
         );
         assert!(fields("http://h/a \"open").is_err());
+        assert!(
+            fields("\"a\"b").is_err(),
+            "a blank must follow a closing quote"
+        );
+        assert_eq!(
+            fields(" a\u{3000}b\t ").unwrap(),
+            ["a", "b"],
+            "any blank separates"
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub fn read_input<R: BufRead>(reader: R, name: &Path) -> Input<R> {
         failed: false,
         held: None,
         ready: None,
+        raw: Vec::new(),
     }
 }
 
@@ -61,6 +62,8 @@ pub struct Input<R> {
     held: Option<Result<Spec, Error>>,
     /// Whether a line can be read without waiting (see [`Input::streamed`]).
     ready: Option<Ready<R>>,
+    /// The line being read (one buffer for the whole list).
+    raw: Vec<u8>,
 }
 
 /// See [`Input::streamed`].
@@ -77,21 +80,19 @@ impl<R> Input<R> {
         self
     }
 
-    fn next_line(&mut self) -> Option<std::io::Result<Vec<u8>>>
+    /// Read the next line into `self.raw`, without its line end: `false` at the end.
+    fn next_line(&mut self) -> std::io::Result<bool>
     where
         R: BufRead,
     {
-        let mut raw = Vec::new();
-        match self.reader.read_until(b'\n', &mut raw) {
-            Ok(0) => None,
-            Ok(_) => {
-                if raw.last() == Some(&b'\n') {
-                    raw.pop();
-                }
-                Some(Ok(raw))
-            }
-            Err(e) => Some(Err(e)),
+        self.raw.clear();
+        if self.reader.read_until(b'\n', &mut self.raw)? == 0 {
+            return Ok(false);
         }
+        if self.raw.last() == Some(&b'\n') {
+            self.raw.pop();
+        }
+        Ok(true)
     }
 }
 
@@ -106,61 +107,78 @@ impl<R: BufRead> Iterator for Input<R> {
             {
                 return self.held.take();
             }
-            let raw = match self.next_line() {
-                Some(Ok(raw)) => raw,
-                Some(Err(e)) => {
+            match self.next_line() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
                     self.failed = true;
                     let error = Some(Err(Error::io(&self.name, e)));
                     return std::mem::replace(&mut self.held, error).or_else(|| self.held.take());
                 }
-                None => break,
-            };
+            }
             self.lineno += 1;
             let lineno = self.lineno;
-            let Ok(text) = std::str::from_utf8(&raw) else {
-                let bad = Err(Error::BadLine {
-                    line: lineno,
-                    reason: "not valid UTF-8".into(),
-                });
-                match self.held.replace(bad) {
-                    Some(spec) => return Some(spec),
-                    None => continue,
-                }
-            };
-            // Editors on Windows start files with a byte-order mark; it is not part of the URL.
-            let text = if lineno == 1 {
-                text.trim_start_matches('\u{feff}')
-            } else {
-                text
-            };
-            let trimmed = text.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            if is_option(text) {
-                match &mut self.held {
-                    Some(Ok(spec)) => {
-                        if let Err(e) = apply_option(spec, text, lineno) {
-                            self.held = Some(Err(e));
-                        }
-                    }
-                    // The URL above was already refused: its options go with it.
-                    Some(Err(_)) => {}
-                    None => {
-                        return Some(Err(Error::BadLine {
-                            line: lineno,
-                            reason: "an option line with no URL above it".into(),
-                        }));
-                    }
-                }
-                continue;
-            }
-            let spec = parse_line(trimmed, lineno);
-            if let Some(done) = self.held.replace(spec) {
-                return Some(done);
+            let raw = std::mem::take(&mut self.raw);
+            let spec = self.line(&raw, lineno);
+            self.raw = raw;
+            match spec {
+                Line::Skip => {}
+                Line::Done(spec) => return Some(spec),
             }
         }
         self.held.take()
+    }
+}
+
+/// What one line of the list gives.
+enum Line {
+    /// Nothing to hand out yet (a blank line, a comment, an option line, the first spec).
+    Skip,
+    /// The entry ready to go (the spec held before this line, or this line's error).
+    Done(Result<Spec, Error>),
+}
+
+impl<R> Input<R> {
+    /// Take line `lineno`: a spec is held back (for option lines that may follow), and the
+    /// one held before it handed out.
+    fn line(&mut self, raw: &[u8], lineno: usize) -> Line {
+        let Ok(text) = std::str::from_utf8(raw) else {
+            let bad = Err(Error::BadLine {
+                line: lineno,
+                reason: "not valid UTF-8".into(),
+            });
+            return self.held.replace(bad).map_or(Line::Skip, Line::Done);
+        };
+        // Editors on Windows start files with a byte-order mark; it is not part of the URL.
+        let text = if lineno == 1 {
+            text.trim_start_matches('\u{feff}')
+        } else {
+            text
+        };
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            return Line::Skip;
+        }
+        if is_option(text) {
+            match &mut self.held {
+                Some(Ok(spec)) => {
+                    if let Err(e) = apply_option(spec, text, lineno) {
+                        self.held = Some(Err(e));
+                    }
+                }
+                // The URL above was already refused: its options go with it.
+                Some(Err(_)) => {}
+                None => {
+                    return Line::Done(Err(Error::BadLine {
+                        line: lineno,
+                        reason: "an option line with no URL above it".into(),
+                    }));
+                }
+            }
+            return Line::Skip;
+        }
+        let spec = parse_line(trimmed, lineno);
+        self.held.replace(spec).map_or(Line::Skip, Line::Done)
     }
 }
 

@@ -4,16 +4,29 @@ paths are compared after lexical normalization, and the output directory and the
 beside each target are named here.
 */
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
 use crate::fetch::partial::temp_paths;
 
-/// Resolve a user-given relative PATH under `dir`, refusing any path that would leave it.
-/// Absolute paths are the user's explicit choice and are kept as they are.
-pub(crate) fn resolve_user_path(dir: &Path, path: &Path) -> Result<PathBuf, Error> {
+/// Resolve a user-given relative PATH under `root` (the output directory, already
+/// [`normalize`]d), refusing any path that would leave it. Absolute paths are the user's
+/// explicit choice and are kept as they are.
+pub(crate) fn resolve_user_path(root: &Path, path: &Path) -> Result<PathBuf, Error> {
     if path.is_absolute() {
         return Ok(normalize(path));
+    }
+    let unsafe_path = || Error::UnsafePath {
+        path: path.to_path_buf(),
+    };
+    let bytes = path.as_os_str().as_bytes();
+    if !bytes.is_empty() && !bytes.contains(&b'/') && bytes != b"." && bytes != b".." {
+        // A plain file name, the usual PATH (and every name taken from a URL).
+        let mut out = PathBuf::with_capacity(root.as_os_str().len() + 1 + bytes.len());
+        out.push(root);
+        out.push(path);
+        return Ok(out);
     }
     let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
     for c in path.components() {
@@ -21,25 +34,17 @@ pub(crate) fn resolve_user_path(dir: &Path, path: &Path) -> Result<PathBuf, Erro
             Component::Normal(p) => parts.push(p),
             Component::CurDir => {}
             Component::ParentDir => {
-                if parts.pop().is_none() {
-                    return Err(Error::UnsafePath {
-                        path: path.to_path_buf(),
-                    });
-                }
+                parts.pop().ok_or_else(unsafe_path)?;
             }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(Error::UnsafePath {
-                    path: path.to_path_buf(),
-                });
-            }
+            Component::RootDir | Component::Prefix(_) => return Err(unsafe_path()),
         }
     }
     if parts.is_empty() {
-        return Err(Error::UnsafePath {
-            path: path.to_path_buf(),
-        });
+        return Err(unsafe_path());
     }
-    let mut out = normalize(dir);
+    let len = root.as_os_str().len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let mut out = PathBuf::with_capacity(len);
+    out.push(root);
     out.extend(parts);
     Ok(out)
 }
@@ -92,6 +97,10 @@ mod tests {
     #[test]
     fn user_paths_never_leave_the_output_dir() {
         let d = Path::new("/out");
+        assert_eq!(
+            resolve_user_path(&normalize(Path::new("./o")), Path::new("./a")).unwrap(),
+            Path::new("o/a")
+        );
         assert_eq!(
             resolve_user_path(d, Path::new("a/../b")).unwrap(),
             Path::new("/out/b")
