@@ -112,10 +112,13 @@ struct Append<'a> {
 impl Sink for Append<'_> {
     fn put(&mut self, buf: &[u8], whole: bool) -> Result<usize, Error> {
         // A decoded body always gets its sidecar: it says "never resume these bytes".
-        if let Some(m) = self.meta.take()
-            && (self.gzip || !whole)
-        {
-            self.partial.set_meta(m)?;
+        if let Some(m) = self.meta.take() {
+            if self.gzip || !whole {
+                self.partial.set_meta(m)?;
+            } else {
+                self.partial.append_whole(buf)?;
+                return Ok(buf.len());
+            }
         }
         self.partial.append(buf)?;
         Ok(buf.len())

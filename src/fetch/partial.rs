@@ -182,12 +182,38 @@ impl Meta {
 }
 
 /// What sits at the sidecar's path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Sidecar {
     Absent,
     /// Written by fetchpool (it starts with our header, or is empty: killed right after
-    /// creating it); ours to rewrite or delete.
-    Ours,
+    /// creating it); ours to rewrite or delete: that file only (see [`Pinned`]).
+    Ours(Option<Pinned>),
+}
+
+impl Sidecar {
+    fn ours(&self) -> bool {
+        matches!(self, Sidecar::Ours(_))
+    }
+}
+
+/// The sidecar file a partial wrote or read, held open: while it is, no other file can
+/// have its device and inode, so those say whether the file at the sidecar's path is still
+/// this one. Another run that finds it stale after this run's rename replaces it with a
+/// file of its own, which this run then leaves alone.
+#[derive(Debug)]
+struct Pinned {
+    _file: File,
+    id: (u64, u64),
+}
+
+impl Pinned {
+    fn of(file: File) -> Option<Pinned> {
+        let m = file.metadata().ok()?;
+        Some(Pinned {
+            id: (m.dev(), m.ino()),
+            _file: file,
+        })
+    }
 }
 
 /// A locked `<final>.part` and what is known about its bytes.
@@ -225,7 +251,6 @@ impl Partial {
     ) -> Result<Partial, Error> {
         let temps = temp_paths(final_path);
         let path = &temps.part;
-        let io = |p: &Path, e| Error::file(url, p, e);
         let mut waited = false;
         loop {
             let (file, created) = open_or_create(path, url)?;
@@ -246,36 +271,67 @@ impl Partial {
                     fresh: true,
                 });
             }
-            // While we waited the other run may have renamed this inode into place:
-            // only a lock on the inode that still sits at `path` counts.
-            let ours = file.metadata().map_err(|e| io(path, e))?;
-            if !ours.is_file() {
-                return Err(Error::UnsafePartial {
-                    url: url.to_string(),
-                    path: path.clone(),
-                });
+            if let Some(partial) = Partial::settle(file, created, &temps, url)? {
+                return Ok(partial);
             }
-            match fs::symlink_metadata(path) {
-                Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {}
-                _ => continue,
-            }
-            // An empty sidecar is one a run was killed in the middle of writing, before the
-            // partial's first byte: ours only beside an empty partial that was already there.
-            let (sidecar, meta) = read_sidecar(&temps.meta, url, !created && ours.len() == 0)?;
-            // A sidecar beside a partial we just created is stale; it is never read.
-            let meta = if created { None } else { meta };
-            let owned = created || sidecar == Sidecar::Ours;
-            return Ok(Partial {
-                file,
+        }
+    }
+
+    /// What a locked `.part` holds, learned from the disk: `None` when it is no longer at its
+    /// path (another run renamed it into place while we waited for its lock). `created`: this
+    /// run made the file (another run may still have locked it first and written to it).
+    fn settle(
+        file: File,
+        created: bool,
+        temps: &Temps,
+        url: &str,
+    ) -> Result<Option<Partial>, Error> {
+        let path = &temps.part;
+        let io = |p: &Path, e| Error::file(url, p, e);
+        // While we waited the other run may have renamed this inode into place:
+        // only a lock on the inode that still sits at `path` counts.
+        let ours = file.metadata().map_err(|e| io(path, e))?;
+        if !ours.is_file() {
+            return Err(Error::UnsafePartial {
                 url: url.to_string(),
-                len: ours.len(),
-                temps,
-                sidecar,
-                owned,
-                meta,
-                fresh: false,
+                path: path.clone(),
             });
         }
+        match fs::symlink_metadata(path) {
+            Ok(now) if now.ino() == ours.ino() && now.dev() == ours.dev() => {}
+            _ => return Ok(None),
+        }
+        // An empty sidecar is one a run was killed in the middle of writing, before the
+        // partial's first byte: ours only beside an empty partial that was already there.
+        let (sidecar, meta) = read_sidecar(&temps.meta, url, !created && ours.len() == 0)?;
+        let owned = created || sidecar.ours();
+        let mut len = ours.len();
+        let meta = match (created, meta) {
+            // A sidecar beside an empty partial we just created is stale.
+            (true, _) if len == 0 => None,
+            // Another run opened the partial we created and locked it first: its bytes are
+            // described by its sidecar, written before them.
+            (_, Some(meta)) => Some(meta),
+            // Bytes in a file we created, without their version: another run of ours wrote
+            // them and died before its sidecar (or during a whole body's write, which needs
+            // none). Never continued: they go.
+            (true, None) => {
+                file.set_len(0).map_err(|e| io(path, e))?;
+                len = 0;
+                None
+            }
+            (false, None) => None,
+        };
+        Ok(Some(Partial {
+            file,
+            url: url.to_string(),
+            len,
+            temps: temps.clone(),
+            sidecar,
+            owned,
+            meta,
+            fresh: false,
+        }))
     }
 
     /// Take the bytes as this run's to cut back or delete, whoever wrote them (`--force`).
@@ -325,14 +381,17 @@ impl Partial {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(path)
         };
-        let f = match self.sidecar {
-            Sidecar::Ours => open(false),
+        let f = match &self.sidecar {
+            Sidecar::Ours(_) => open(false),
             // Something is there after all (a fresh partial did not look): a sidecar of an
-            // earlier run of ours is rewritten; anything else is refused, untouched.
+            // earlier run of ours is replaced by a new file (a run that has just renamed its
+            // partial into place may still be about to delete its own, by its identity);
+            // anything else is refused, untouched.
             Sidecar::Absent => match open(true) {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     read_sidecar(path, &self.url, false)?;
-                    open(false)
+                    remove_if_exists(path, &self.url)?;
+                    open(true)
                 }
                 other => other,
             },
@@ -340,7 +399,7 @@ impl Partial {
         let f = f.map_err(io)?;
         f.write_all_at(text.as_bytes(), 0).map_err(io)?;
         f.set_len(text.len() as u64).map_err(io)?;
-        self.sidecar = Sidecar::Ours;
+        self.sidecar = Sidecar::Ours(Pinned::of(f));
         self.owned = true;
         self.meta = Some(meta);
         Ok(())
@@ -385,6 +444,25 @@ impl Partial {
             .write_all_at(buf, self.len)
             .map_err(|e| Error::file(&self.url, &self.temps.part, e))?;
         self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Append a whole body that gets no sidecar, its last byte first: the file has its full
+    /// length before any other byte is written, so a run killed in the middle of the write
+    /// never leaves a shorter prefix that a later run could take for another tool's partial
+    /// and continue with another version's bytes. (What it leaves, at full length, is never
+    /// continued: the next run says so, and `--force` finishes it.)
+    pub(crate) fn append_whole(&mut self, buf: &[u8]) -> Result<(), Error> {
+        let Some((last, head)) = buf.split_last() else {
+            return Ok(());
+        };
+        let io = |e| Error::file(&self.url, &self.temps.part, e);
+        let end = self.len + head.len() as u64;
+        self.file
+            .write_all_at(std::slice::from_ref(last), end)
+            .map_err(io)?;
+        self.file.write_all_at(head, self.len).map_err(io)?;
+        self.len = end + 1;
         Ok(())
     }
 
@@ -464,10 +542,14 @@ impl Partial {
         self.remove_sidecar()
     }
 
+    /// Delete the sidecar, when it is still the file this partial wrote or read.
     fn remove_sidecar(&mut self) -> Result<(), Error> {
-        if self.sidecar == Sidecar::Ours {
-            remove_if_exists(&self.temps.meta, &self.url)?;
-            self.sidecar = Sidecar::Absent;
+        if let Sidecar::Ours(pinned) = std::mem::replace(&mut self.sidecar, Sidecar::Absent) {
+            let path = &self.temps.meta;
+            let there = fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()));
+            if pinned.is_none_or(|p| Some(p.id) == there) {
+                remove_if_exists(path, &self.url)?;
+            }
         }
         Ok(())
     }
@@ -610,13 +692,13 @@ fn read_sidecar(
         .read_to_end(&mut text)
         .map_err(|e| Error::file(url, path, e))?;
     if text.is_empty() && empty_is_ours {
-        return Ok((Sidecar::Ours, None));
+        return Ok((Sidecar::Ours(Pinned::of(file)), None));
     }
     if !text.starts_with(MAGIC.as_bytes()) && !text.starts_with(MAGIC_SPLIT.as_bytes()) {
         return Err(foreign());
     }
     let meta = std::str::from_utf8(&text).ok().and_then(Meta::decode);
-    Ok((Sidecar::Ours, meta))
+    Ok((Sidecar::Ours(Pinned::of(file)), meta))
 }
 
 fn remove_if_exists(path: &Path, url: &str) -> Result<(), Error> {
@@ -657,6 +739,109 @@ mod tests {
         ] {
             let p = Path::new(p);
             assert_eq!(part_path(p), temp_paths(p).part, "{}", p.display());
+        }
+    }
+
+    fn version(etag: &str) -> Meta {
+        Meta {
+            url: "u".into(),
+            etag: Some(format!("\"{etag}\"")),
+            last_modified: None,
+            total: Some(51_676),
+            resumable: true,
+            todo: Vec::new(),
+        }
+    }
+
+    fn ino(path: &Path) -> u64 {
+        fs::symlink_metadata(path).unwrap().ino()
+    }
+
+    /// Two runs start one file together: this one creates the `.part`, the other opens it
+    /// and takes the lock first, records its version and writes some of it. The bytes this
+    /// run finds are continued as that version (If-Range), never as unknown bytes.
+    #[test]
+    fn a_partial_another_run_locked_first_keeps_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let final_path = dir.path().join("f4");
+        let temps = temp_paths(&final_path);
+        let (created, is_new) = open_or_create(&temps.part, "u").unwrap();
+        assert!(is_new);
+        let mut other = Partial::settle(
+            open_or_create(&temps.part, "u").unwrap().0,
+            false,
+            &temps,
+            "u",
+        )
+        .unwrap()
+        .unwrap();
+        other.set_meta(version("v0")).unwrap();
+        other.append(&[7; 30_000]).unwrap();
+        drop(other);
+        let mine = Partial::settle(created, true, &temps, "u")
+            .unwrap()
+            .unwrap();
+        assert_eq!(mine.len, 30_000);
+        assert_eq!(mine.meta, Some(version("v0")));
+        assert_eq!(mine.meta.as_ref().and_then(Meta::if_range), Some("\"v0\""));
+    }
+
+    /// Bytes in a `.part` this run created, with no sidecar beside them: another run of ours
+    /// died before writing it. Their version is unknown, so they are never continued.
+    #[test]
+    fn bytes_without_their_version_in_a_partial_we_created_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let temps = temp_paths(&dir.path().join("f"));
+        let (created, _) = open_or_create(&temps.part, "u").unwrap();
+        fs::write(&temps.part, [1; 1000]).unwrap();
+        let mine = Partial::settle(created, true, &temps, "u")
+            .unwrap()
+            .unwrap();
+        assert_eq!((mine.len, mine.meta.is_none()), (0, true));
+        assert_eq!(fs::metadata(&temps.part).unwrap().len(), 0);
+    }
+
+    /// A run renames its partial into place and then deletes its sidecar; meanwhile another
+    /// run has started the file again and put its own sidecar there. Only the first run's
+    /// own sidecar is deleted: the second one's stays with the second one's bytes.
+    #[test]
+    fn a_sidecar_another_run_put_in_its_place_is_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let final_path = dir.path().join("f");
+        let temps = temp_paths(&final_path);
+        let mut first = Partial::open(&final_path, "u", &Stop::default(), &mut || {}).unwrap();
+        first.set_meta(version("v0")).unwrap();
+        first.append(b"v0").unwrap();
+        // The second run replaces the (to it stale) sidecar by a file of its own.
+        fs::remove_file(&temps.meta).unwrap();
+        fs::write(&temps.meta, version("v1").encode()).unwrap();
+        first.finish(&final_path).unwrap();
+        let left = fs::read_to_string(&temps.meta).unwrap();
+        assert_eq!(Meta::decode(&left), Some(version("v1")));
+        // A stale sidecar found by a fresh partial is replaced by a new file, not rewritten
+        // (held open here, as the run that wrote it holds it until it has deleted it).
+        let held = File::open(&temps.meta).unwrap();
+        let stale = ino(&temps.meta);
+        let mut again = Partial::open(&final_path, "u", &Stop::default(), &mut || {}).unwrap();
+        assert!(again.fresh);
+        again.set_meta(version("v2")).unwrap();
+        assert_ne!(ino(&temps.meta), stale, "a new file");
+        drop(held);
+        again.discard().unwrap();
+        assert!(!temps.meta.exists() && !temps.part.exists());
+    }
+
+    /// A whole body written last byte first ends up byte for byte, at any length.
+    #[test]
+    fn a_whole_body_is_written_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        for body in [&b""[..], b"x", b"hello, world", &[9; 70_000]] {
+            let final_path = dir.path().join(format!("f{}", body.len()));
+            let mut p = Partial::open(&final_path, "u", &Stop::default(), &mut || {}).unwrap();
+            p.append_whole(body).unwrap();
+            assert_eq!(p.len, body.len() as u64);
+            p.finish(&final_path).unwrap();
+            assert_eq!(fs::read(&final_path).unwrap(), body);
         }
     }
 
