@@ -111,9 +111,11 @@ struct Append<'a> {
 
 impl Sink for Append<'_> {
     fn put(&mut self, buf: &[u8], whole: bool) -> Result<usize, Error> {
-        // A decoded body always gets its sidecar: it says "never resume these bytes".
+        // A decoded body always gets its sidecar: it says "never resume these bytes". A
+        // whole body needs none in a partial created afresh; in any other a sidecar may be
+        // there, and it must describe the bytes.
         if let Some(m) = self.meta.take() {
-            if self.gzip || !whole {
+            if self.gzip || !whole || !self.partial.needs_no_sidecar() {
                 self.partial.set_meta(m)?;
             } else {
                 self.partial.append_whole(buf)?;
@@ -253,5 +255,62 @@ fn body_error(url: &str, e: io::Error, gzip: bool) -> Error {
     Error::Transport {
         url: url.to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Stop;
+    use crate::fetch::partial::temp_paths;
+
+    fn version(etag: &str) -> Meta {
+        Meta {
+            url: "u".into(),
+            etag: Some(format!("\"{etag}\"")),
+            last_modified: None,
+            total: Some(3),
+            resumable: true,
+            todo: Vec::new(),
+        }
+    }
+
+    /// A whole body written into a partial that has a sidecar (a run killed after recording
+    /// version v, before its first byte) rewrites that sidecar first: otherwise a run killed
+    /// in the middle of the write would leave bytes that the old sidecar vouches for.
+    #[test]
+    fn a_whole_body_beside_a_sidecar_records_its_own_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let final_path = dir.path().join("f");
+        let stop = Stop::default();
+        let mut killed = Partial::open(&final_path, "u", &stop, &mut || {}).unwrap();
+        killed.set_meta(version("v")).unwrap();
+        drop(killed);
+        let mut partial = Partial::open(&final_path, "u", &stop, &mut || {}).unwrap();
+        assert!(!partial.fresh);
+        let mut sink = Append {
+            partial: &mut partial,
+            meta: Some(version("w")),
+            gzip: false,
+        };
+        assert_eq!(sink.put(b"abc", true).unwrap(), 3);
+        let sidecar = std::fs::read_to_string(temp_paths(&final_path).meta).unwrap();
+        assert!(
+            sidecar.contains("\"w\"") && !sidecar.contains("\"v\""),
+            "{sidecar}"
+        );
+        // Afresh, a whole body needs none.
+        partial.finish(&final_path).unwrap();
+        let other = dir.path().join("g");
+        let mut partial = Partial::open(&other, "u", &stop, &mut || {}).unwrap();
+        let mut sink = Append {
+            partial: &mut partial,
+            meta: Some(version("w")),
+            gzip: false,
+        };
+        sink.put(b"abc", true).unwrap();
+        assert!(!temp_paths(&other).meta.exists());
+        partial.finish(&other).unwrap();
+        assert_eq!(std::fs::read(&other).unwrap(), b"abc");
     }
 }

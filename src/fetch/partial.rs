@@ -121,6 +121,22 @@ impl Meta {
         }
     }
 
+    /// Whether a split download's partial of `len` bytes holds every byte its sidecar counts
+    /// as done (a run killed between cutting a partial back and deleting its sidecar leaves
+    /// one that does not: the "done" ranges are gone).
+    pub(crate) fn done_is_on_disk(&self, len: u64) -> bool {
+        let Some(total) = self.total else {
+            return false;
+        };
+        // Past the last byte counted as done, only the missing range that runs to the end.
+        let done_end = self
+            .todo
+            .iter()
+            .find(|&&(_, to)| to >= total)
+            .map_or(total, |&(from, _)| from);
+        len >= done_end
+    }
+
     fn encode(&self) -> String {
         let magic = if self.todo.is_empty() {
             MAGIC
@@ -306,21 +322,21 @@ impl Partial {
         let (sidecar, meta) = read_sidecar(&temps.meta, url, !created && ours.len() == 0)?;
         let owned = created || sidecar.ours();
         let mut len = ours.len();
-        let meta = match (created, meta) {
+        let meta = match meta {
             // A sidecar beside an empty partial we just created is stale.
-            (true, _) if len == 0 => None,
-            // Another run opened the partial we created and locked it first: its bytes are
-            // described by its sidecar, written before them.
-            (_, Some(meta)) => Some(meta),
-            // Bytes in a file we created, without their version: another run of ours wrote
-            // them and died before its sidecar (or during a whole body's write, which needs
-            // none). Never continued: they go.
-            (true, None) => {
+            Some(_) if created && len == 0 => None,
+            // Otherwise it describes the bytes: also when another run opened the partial
+            // we created and locked it first (it records the version before the bytes).
+            Some(meta) => Some(meta),
+            // Bytes fetchpool wrote (in a file we created, or beside a sidecar of ours that
+            // a kill left unreadable) whose version is unknown: another run of ours died
+            // before recording it, or in the middle of rewriting it. Never continued.
+            None if owned && len > 0 => {
                 file.set_len(0).map_err(|e| io(path, e))?;
                 len = 0;
                 None
             }
-            (false, None) => None,
+            None => None,
         };
         Ok(Some(Partial {
             file,
@@ -447,6 +463,12 @@ impl Partial {
         Ok(())
     }
 
+    /// Whether a whole body may go without a sidecar: the partial was created afresh and
+    /// none was written for it (a sidecar never outlives its partial, so none is beside it).
+    pub(crate) fn needs_no_sidecar(&self) -> bool {
+        self.fresh && matches!(self.sidecar, Sidecar::Absent)
+    }
+
     /// Append a whole body that gets no sidecar, its last byte first: the file has its full
     /// length before any other byte is written, so a run killed in the middle of the write
     /// never leaves a shorter prefix that a later run could take for another tool's partial
@@ -485,8 +507,12 @@ impl Partial {
         sha256_of(self.reader()?).map_err(|e| Error::file(&self.url, &self.temps.part, e))
     }
 
-    /// The complete file takes its final name; the sidecar goes.
+    /// The complete file takes its final name. Its sidecar goes first, while the partial
+    /// is still locked and in place: a sidecar never outlives its partial, so a partial
+    /// created afresh never has one beside it that describes other bytes. (A run killed
+    /// between the two leaves a complete partial without a sidecar: see the README.)
     pub(crate) fn finish(mut self, final_path: &Path) -> Result<(), Error> {
+        self.remove_sidecar()?;
         fs::rename(&self.temps.part, final_path)
             .map_err(|e| Error::file(&self.url, final_path, e))?;
         log::debug!(
@@ -494,19 +520,21 @@ impl Partial {
             self.temps.part.display(),
             final_path.display()
         );
-        self.remove_sidecar()
+        Ok(())
     }
 
     /// The complete file takes the name `final_path` only if nothing has that name yet
     /// (`renameat2` with `RENAME_NOREPLACE`, atomic). `Ok(false)` when the name is taken or
     /// the file system cannot promise that; the partial is then still here.
     pub(crate) fn finish_new(&mut self, final_path: &Path) -> Result<bool, Error> {
-        let io = |e| Error::file(&self.url, final_path, e);
         let cstr = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
         let (from, to) = match (cstr(&self.temps.part), cstr(final_path)) {
             (Ok(f), Ok(t)) => (f, t),
             _ => return Ok(false),
         };
+        // As in `finish`, the sidecar goes before the partial leaves its place.
+        self.remove_sidecar()?;
+        let io = |e| Error::file(&self.url, final_path, e);
         // SAFETY: two NUL-terminated paths relative to the current directory.
         let rc = unsafe {
             libc::renameat2(
@@ -529,17 +557,22 @@ impl Partial {
             self.temps.part.display(),
             final_path.display()
         );
-        self.remove_sidecar()?;
         Ok(true)
     }
 
     /// Delete the partial and its sidecar (their bytes are known to be wrong or useless).
     /// Another tool's partial is left where it is.
+    /// Ours are emptied first, then the sidecar goes, then the file: a run killed on the
+    /// way leaves nothing that a later run could continue as other bytes than they are.
     pub(crate) fn discard(mut self) -> Result<(), Error> {
+        if self.owned {
+            self.truncate(0)?;
+        }
+        self.remove_sidecar()?;
         if self.owned {
             remove_if_exists(&self.temps.part, &self.url)?;
         }
-        self.remove_sidecar()
+        Ok(())
     }
 
     /// Delete the sidecar, when it is still the file this partial wrote or read.
@@ -799,6 +832,17 @@ mod tests {
             .unwrap();
         assert_eq!((mine.len, mine.meta.is_none()), (0, true));
         assert_eq!(fs::metadata(&temps.part).unwrap().len(), 0);
+        drop(mine);
+        // Beside a sidecar of ours that a kill left unreadable (cut before its end line).
+        fs::write(&temps.part, [1; 1000]).unwrap();
+        let text = version("v").encode();
+        fs::write(&temps.meta, &text[..text.len() - 4]).unwrap();
+        let (existing, created) = open_or_create(&temps.part, "u").unwrap();
+        assert!(!created);
+        let mine = Partial::settle(existing, false, &temps, "u")
+            .unwrap()
+            .unwrap();
+        assert_eq!((mine.len, mine.meta.is_none()), (0, true));
     }
 
     /// A run renames its partial into place and then deletes its sidecar; meanwhile another
@@ -869,6 +913,26 @@ mod tests {
         // Our header without its end line is not a sidecar to trust.
         let text = m.encode();
         assert_eq!(Meta::decode(&text[..text.len() - 4]), None);
+    }
+
+    #[test]
+    fn a_split_partial_cut_back_is_not_taken_for_its_ranges() {
+        let m = Meta {
+            todo: vec![(0, 10), (60, 100)],
+            ..version("v")
+        };
+        let m = Meta {
+            total: Some(100),
+            ..m
+        };
+        assert!(m.done_is_on_disk(60) && m.done_is_on_disk(100));
+        assert!(!m.done_is_on_disk(0) && !m.done_is_on_disk(59));
+        let to_the_end = Meta {
+            todo: vec![(20, 30)],
+            ..m.clone()
+        };
+        assert!(to_the_end.done_is_on_disk(100) && !to_the_end.done_is_on_disk(99));
+        assert!(!Meta { total: None, ..m }.done_is_on_disk(100));
     }
 
     #[test]

@@ -41,7 +41,20 @@ pub(super) fn transfer(
     if partial.meta.as_ref().is_some_and(|m| !m.resumable) {
         restart_from_zero(partial, dl, "decoded partial".into())?;
     }
-    // A split download's partial has holes: only its missing ranges can continue it.
+    // A split download's partial has holes: only its missing ranges can continue it, and
+    // only when the bytes it counts as done are there.
+    let have = partial.len;
+    if partial
+        .meta
+        .as_ref()
+        .is_some_and(|m| !m.todo.is_empty() && !m.done_is_on_disk(have))
+    {
+        restart_from_zero(
+            partial,
+            dl,
+            "split partial without its finished ranges".into(),
+        )?;
+    }
     if partial.meta.as_ref().is_some_and(|m| !m.todo.is_empty()) {
         let result = split::resume(client, config, dl, partial);
         split_ended(result, partial, dl)?;
