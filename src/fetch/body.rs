@@ -263,17 +263,7 @@ mod tests {
     use super::*;
     use crate::config::Stop;
     use crate::fetch::partial::temp_paths;
-
-    fn version(etag: &str) -> Meta {
-        Meta {
-            url: "u".into(),
-            etag: Some(format!("\"{etag}\"")),
-            last_modified: None,
-            total: Some(3),
-            resumable: true,
-            todo: Vec::new(),
-        }
-    }
+    use crate::fetch::partial::tests::version;
 
     /// A whole body written into a partial that has a sidecar (a run killed after recording
     /// version v, before its first byte) rewrites that sidecar first: otherwise a run killed

@@ -755,7 +755,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -775,7 +775,8 @@ mod tests {
         }
     }
 
-    fn version(etag: &str) -> Meta {
+    /// Version `etag` of URL `u`, 51 676 bytes long.
+    pub(crate) fn version(etag: &str) -> Meta {
         Meta {
             url: "u".into(),
             etag: Some(format!("\"{etag}\"")),
