@@ -512,9 +512,12 @@ impl Partial {
     /// created afresh never has one beside it that describes other bytes. (A run killed
     /// between the two leaves a complete partial without a sidecar: see the README.)
     pub(crate) fn finish(mut self, final_path: &Path) -> Result<(), Error> {
+        let meta = self.meta.clone();
         self.remove_sidecar()?;
-        fs::rename(&self.temps.part, final_path)
-            .map_err(|e| Error::file(&self.url, final_path, e))?;
+        if let Err(e) = fs::rename(&self.temps.part, final_path) {
+            self.keep_record(meta);
+            return Err(Error::file(&self.url, final_path, e));
+        }
         log::debug!(
             "renamed {} -> {}",
             self.temps.part.display(),
@@ -533,8 +536,8 @@ impl Partial {
             _ => return Ok(false),
         };
         // As in `finish`, the sidecar goes before the partial leaves its place.
+        let meta = self.meta.clone();
         self.remove_sidecar()?;
-        let io = |e| Error::file(&self.url, final_path, e);
         // SAFETY: two NUL-terminated paths relative to the current directory.
         let rc = unsafe {
             libc::renameat2(
@@ -547,9 +550,10 @@ impl Partial {
         };
         if rc != 0 {
             let e = io::Error::last_os_error();
+            self.keep_record(meta);
             return match e.raw_os_error() {
                 Some(libc::EEXIST | libc::EINVAL | libc::ENOSYS) => Ok(false),
-                _ => Err(io(e)),
+                _ => Err(Error::file(&self.url, final_path, e)),
             };
         }
         log::debug!(
@@ -558,6 +562,16 @@ impl Partial {
             final_path.display()
         );
         Ok(true)
+    }
+
+    /// The partial stays where it is after all (its rename failed): so does the record of
+    /// its version, written again (at worst it is missing, and the bytes are not continued).
+    fn keep_record(&mut self, meta: Option<Meta>) {
+        if let Some(meta) = meta
+            && let Err(e) = self.set_meta(meta)
+        {
+            log::debug!("{}: sidecar not written again: {e}", self.url);
+        }
     }
 
     /// Delete the partial and its sidecar (their bytes are known to be wrong or useless).
@@ -874,6 +888,24 @@ pub(crate) mod tests {
         drop(held);
         again.discard().unwrap();
         assert!(!temps.meta.exists() && !temps.part.exists());
+    }
+
+    /// A rename that fails leaves the partial, and the record of its version beside it.
+    #[test]
+    fn a_failed_rename_keeps_the_record_of_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let final_path = dir.path().join("f");
+        let mut p = Partial::open(&final_path, "u", &Stop::default(), &mut || {}).unwrap();
+        p.set_meta(version("v")).unwrap();
+        p.append(b"abc").unwrap();
+        let taken = dir.path().join("taken");
+        fs::create_dir(&taken).unwrap();
+        fs::write(taken.join("x"), b"").unwrap();
+        assert!(p.finish(&taken).is_err());
+        let temps = temp_paths(&final_path);
+        let text = fs::read_to_string(&temps.meta).unwrap();
+        assert_eq!(Meta::decode(&text), Some(version("v")));
+        assert_eq!(fs::read(&temps.part).unwrap(), b"abc");
     }
 
     /// A whole body written last byte first ends up byte for byte, at any length.
