@@ -112,8 +112,8 @@ struct Append<'a> {
 impl Sink for Append<'_> {
     fn put(&mut self, buf: &[u8], whole: bool) -> Result<usize, Error> {
         // A decoded body always gets its sidecar: it says "never resume these bytes". A
-        // whole body needs none in a partial created afresh; in any other a sidecar may be
-        // there, and it must describe the bytes.
+        // whole body needs none in a partial created afresh with none written; in any other
+        // a sidecar may be there, and it must describe the bytes.
         if let Some(m) = self.meta.take() {
             if self.gzip || !whole || !self.partial.needs_no_sidecar() {
                 self.partial.set_meta(m)?;

@@ -128,12 +128,17 @@ impl Meta {
         let Some(total) = self.total else {
             return false;
         };
-        // Past the last byte counted as done, only the missing range that runs to the end.
-        let done_end = self
-            .todo
-            .iter()
-            .find(|&&(_, to)| to >= total)
-            .map_or(total, |&(from, _)| from);
+        // Past the last byte counted as done, only missing ranges: the run of adjacent ones
+        // that reaches the end (a split cuts its file into adjacent ranges).
+        let mut todo = self.todo.clone();
+        todo.sort_unstable();
+        let mut done_end = total;
+        for &(from, to) in todo.iter().rev() {
+            if to < done_end {
+                break;
+            }
+            done_end = done_end.min(from);
+        }
         len >= done_end
     }
 
@@ -360,7 +365,8 @@ impl Partial {
     /// # Errors
     /// [`Error::ForeignPartial`] when the bytes are another tool's: they are never cut back.
     pub(crate) fn restart(&mut self) -> Result<(), Error> {
-        if !self.owned {
+        // An empty one, whoever made it, holds nothing to lose.
+        if !self.owned && self.len > 0 {
             return Err(Error::ForeignPartial {
                 url: self.url.clone(),
                 path: self.temps.part.clone(),
@@ -464,7 +470,7 @@ impl Partial {
     }
 
     /// Whether a whole body may go without a sidecar: the partial was created afresh and
-    /// none was written for it (a sidecar never outlives its partial, so none is beside it).
+    /// none was written for it.
     pub(crate) fn needs_no_sidecar(&self) -> bool {
         self.fresh && matches!(self.sidecar, Sidecar::Absent)
     }
@@ -507,23 +513,19 @@ impl Partial {
         sha256_of(self.reader()?).map_err(|e| Error::file(&self.url, &self.temps.part, e))
     }
 
-    /// The complete file takes its final name. Its sidecar goes first, while the partial
-    /// is still locked and in place: a sidecar never outlives its partial, so a partial
-    /// created afresh never has one beside it that describes other bytes. (A run killed
-    /// between the two leaves a complete partial without a sidecar: see the README.)
+    /// The complete file takes its final name; then its sidecar goes (only if it is still
+    /// the file this partial wrote: another run may have started the file again since the
+    /// rename). Deleting it first would turn a run killed in between into a complete
+    /// partial without its version, which the next run could not tell from another tool's.
     pub(crate) fn finish(mut self, final_path: &Path) -> Result<(), Error> {
-        let meta = self.meta.clone();
-        self.remove_sidecar()?;
-        if let Err(e) = fs::rename(&self.temps.part, final_path) {
-            self.keep_record(meta);
-            return Err(Error::file(&self.url, final_path, e));
-        }
+        fs::rename(&self.temps.part, final_path)
+            .map_err(|e| Error::file(&self.url, final_path, e))?;
         log::debug!(
             "renamed {} -> {}",
             self.temps.part.display(),
             final_path.display()
         );
-        Ok(())
+        self.remove_sidecar()
     }
 
     /// The complete file takes the name `final_path` only if nothing has that name yet
@@ -535,9 +537,7 @@ impl Partial {
             (Ok(f), Ok(t)) => (f, t),
             _ => return Ok(false),
         };
-        // As in `finish`, the sidecar goes before the partial leaves its place.
-        let meta = self.meta.clone();
-        self.remove_sidecar()?;
+        let io = |e| Error::file(&self.url, final_path, e);
         // SAFETY: two NUL-terminated paths relative to the current directory.
         let rc = unsafe {
             libc::renameat2(
@@ -550,10 +550,9 @@ impl Partial {
         };
         if rc != 0 {
             let e = io::Error::last_os_error();
-            self.keep_record(meta);
             return match e.raw_os_error() {
                 Some(libc::EEXIST | libc::EINVAL | libc::ENOSYS) => Ok(false),
-                _ => Err(Error::file(&self.url, final_path, e)),
+                _ => Err(io(e)),
             };
         }
         log::debug!(
@@ -561,17 +560,8 @@ impl Partial {
             self.temps.part.display(),
             final_path.display()
         );
+        self.remove_sidecar()?;
         Ok(true)
-    }
-
-    /// The partial stays where it is after all (its rename failed): so does the record of
-    /// its version, written again (at worst it is missing, and the bytes are not continued).
-    fn keep_record(&mut self, meta: Option<Meta>) {
-        if let Some(meta) = meta
-            && let Err(e) = self.set_meta(meta)
-        {
-            log::debug!("{}: sidecar not written again: {e}", self.url);
-        }
     }
 
     /// Delete the partial and its sidecar (their bytes are known to be wrong or useless).
@@ -890,6 +880,29 @@ pub(crate) mod tests {
         assert!(!temps.meta.exists() && !temps.part.exists());
     }
 
+    /// An empty `.part` that is not ours (a run killed right after creating it, or between
+    /// deleting a sidecar and its partial) holds nothing to lose: it can be started again.
+    #[test]
+    fn an_empty_partial_of_unknown_origin_can_start_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let temps = temp_paths(&dir.path().join("f"));
+        fs::write(&temps.part, b"").unwrap();
+        let (existing, created) = open_or_create(&temps.part, "u").unwrap();
+        assert!(!created);
+        let mut p = Partial::settle(existing, false, &temps, "u")
+            .unwrap()
+            .unwrap();
+        assert!(!p.owned);
+        p.restart().unwrap();
+        fs::write(&temps.part, b"theirs").unwrap();
+        let (existing, _) = open_or_create(&temps.part, "u").unwrap();
+        let mut p = Partial::settle(existing, false, &temps, "u")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(p.restart(), Err(Error::ForeignPartial { .. })));
+        assert_eq!(fs::read(&temps.part).unwrap(), b"theirs");
+    }
+
     /// A rename that fails leaves the partial, and the record of its version beside it.
     #[test]
     fn a_failed_rename_keeps_the_record_of_the_version() {
@@ -960,6 +973,13 @@ pub(crate) mod tests {
         };
         assert!(m.done_is_on_disk(60) && m.done_is_on_disk(100));
         assert!(!m.done_is_on_disk(0) && !m.done_is_on_disk(59));
+        // Killed after the first 10 bytes of a file split in four: the adjacent ranges to
+        // the end are all missing, and the 10 bytes are enough.
+        let four = Meta {
+            todo: vec![(50, 75), (10, 25), (75, 100), (25, 50)],
+            ..m.clone()
+        };
+        assert!(four.done_is_on_disk(10) && !four.done_is_on_disk(9));
         let to_the_end = Meta {
             todo: vec![(20, 30)],
             ..m.clone()
