@@ -336,7 +336,8 @@ impl Partial {
             _ => false,
         };
         let meta = meta.filter(|_| !stale);
-        let owned = created || sidecar.ours();
+        // Nor does it make the bytes ours: they may be another tool's.
+        let owned = created || (sidecar.ours() && !stale);
         let mut len = ours.len();
         let meta = match meta {
             // A sidecar beside an empty partial we just created is stale.
@@ -918,11 +919,11 @@ pub(crate) mod tests {
             "no birth time"
         );
         if born.is_ok() {
-            assert_eq!(
-                (p.len, p.meta.is_none()),
-                (0, true),
-                "cut back, not completed"
+            assert!(
+                p.meta.is_none() && !p.owned,
+                "neither vouched for nor taken as ours"
             );
+            assert_eq!(p.len, 51_676, "another tool's bytes, perhaps: kept");
         }
         // Written after the partial was made, it describes it.
         fs::write(&temps.part, b"abc").unwrap();
