@@ -232,11 +232,16 @@ struct Pinned {
 impl Pinned {
     fn of(file: File) -> Option<Pinned> {
         let m = file.metadata().ok()?;
-        Some(Pinned {
+        Some(Pinned::with(file, &m))
+    }
+
+    /// `file`, whose metadata `m` was just read.
+    fn with(file: File, m: &fs::Metadata) -> Pinned {
+        Pinned {
             id: (m.dev(), m.ino()),
             written: m.modified().ok(),
             _file: file,
-        })
+        }
     }
 }
 
@@ -733,21 +738,22 @@ fn read_sidecar(
         url: url.to_string(),
         path: path.to_path_buf(),
     };
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(foreign());
-    }
+    let m = match file.metadata() {
+        Ok(m) if m.is_file() => m,
+        _ => return Err(foreign()),
+    };
     let mut text = Vec::new();
     Read::take(&mut file, 64 * 1024)
         .read_to_end(&mut text)
         .map_err(|e| Error::file(url, path, e))?;
     if text.is_empty() && empty_is_ours {
-        return Ok((Sidecar::Ours(Pinned::of(file)), None));
+        return Ok((Sidecar::Ours(Some(Pinned::with(file, &m))), None));
     }
     if !text.starts_with(MAGIC.as_bytes()) && !text.starts_with(MAGIC_SPLIT.as_bytes()) {
         return Err(foreign());
     }
     let meta = std::str::from_utf8(&text).ok().and_then(Meta::decode);
-    Ok((Sidecar::Ours(Pinned::of(file)), meta))
+    Ok((Sidecar::Ours(Some(Pinned::with(file, &m))), meta))
 }
 
 fn remove_if_exists(path: &Path, url: &str) -> Result<(), Error> {

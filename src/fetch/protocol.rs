@@ -43,11 +43,10 @@ pub(super) fn transfer(
     }
     // A split download's partial has holes: only its missing ranges can continue it, and
     // only when the bytes it counts as done are there.
-    let have = partial.len;
     if partial
         .meta
         .as_ref()
-        .is_some_and(|m| !m.todo.is_empty() && !m.done_is_on_disk(have))
+        .is_some_and(|m| !m.todo.is_empty() && !m.done_is_on_disk(partial.len))
     {
         restart_from_zero(
             partial,
