@@ -296,12 +296,15 @@ impl Downloader {
         E: Write + Send,
     {
         let jobs = self.shared.config.jobs.max(1);
-        let (tx, rx) = crossbeam_channel::bounded(4 * jobs);
+        // Room for the results of a printer tick or two, so that workers do not wait on it.
+        let (tx, rx) = crossbeam_channel::bounded(16 * jobs);
         let start = Instant::now();
         let (mut summary, taken) = std::thread::scope(|s| {
             let printer = s.spawn(move || printer.print(rx));
             let taken = self.run_phase(entries, mode, force, start, &tx);
             drop(tx);
+            // The printer may be waiting out a tick: the run is over now, not a tick later.
+            printer.thread().unpark();
             (printer.join().unwrap_or_default(), taken)
         });
         summary.not_started = taken.saturating_sub(summary.ok + summary.failed);
