@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
 use crate::fetch::partial::{META, PART, temp_paths, temps_are_suffixed};
-use crate::job::{Job, Naming, Plan, Rejected, Spec, normalize, resolve_user_path};
+use crate::job::{Job, Naming, Plan, Rejected, Spec, normalize, resolve_user_path, split_name};
 use crate::listing::{Dirs, Listing};
 use crate::shard::Shard;
 use crate::url::{ListUrls, name_from_url, path_from_url, redact, redact_str};
@@ -287,20 +287,6 @@ impl Locator {
     }
 }
 
-/// `path`'s directory and name, as `parent()` and `file_name()` give them; for the paths a
-/// plan makes (a name after the last slash) found by that slash alone.
-fn split_name(path: &Path) -> Option<(&Path, &OsStr)> {
-    let bytes = path.as_os_str().as_bytes();
-    if let Some(slash) = bytes.iter().rposition(|&b| b == b'/') {
-        let (dir, name) = (&bytes[..slash], &bytes[slash + 1..]);
-        let plain = |b: &[u8]| !b.is_empty() && b != b"." && b != b"..";
-        if plain(name) && plain(dir) && !dir.ends_with(b"/") && !dir.ends_with(b"/.") {
-            return Some((Path::new(OsStr::from_bytes(dir)), OsStr::from_bytes(name)));
-        }
-    }
-    Some((path.parent()?, path.file_name()?))
-}
-
 fn is_link(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink())
 }
@@ -508,37 +494,6 @@ mod tests {
         let mut s = path.as_os_str().to_os_string();
         s.push(suffix);
         PathBuf::from(s)
-    }
-
-    #[test]
-    fn names_split_as_the_standard_library_splits_them() {
-        let paths = [
-            "/o/a",
-            "o/a",
-            "a",
-            "/a",
-            "/",
-            "",
-            ".",
-            "..",
-            "a/",
-            "a/.",
-            "a/..",
-            "./a",
-            "../a",
-            "a/./b",
-            "a/../b",
-            "a//b",
-            "//a",
-            "/o/.a",
-            "/o/a.",
-            "/o/..a",
-            "x/y/z.part",
-        ];
-        for p in paths.map(Path::new) {
-            let std = p.parent().zip(p.file_name());
-            assert_eq!(split_name(p), std, "{}", p.display());
-        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::config::Stop;
 use crate::error::Error;
+use crate::job::split_name;
 
 /// The longest file name (bytes) that common Unix file systems accept.
 const NAME_MAX: usize = 255;
@@ -45,17 +46,22 @@ pub(crate) struct Temps {
 /// Whether the temporaries of `final_path` are its name with [`PART`] and [`META`] appended
 /// (the name leaves room for the suffixes).
 pub(crate) fn temps_are_suffixed(final_path: &Path) -> bool {
-    let name = final_path.file_name().unwrap_or_default().as_bytes();
-    name.len() + META.len() <= NAME_MAX
+    name_len(final_path) + META.len() <= NAME_MAX
+}
+
+fn name_len(path: &Path) -> usize {
+    split_name(path).map_or(0, |(_, name)| name.len())
 }
 
 /// The first of `final_path`'s temporaries (see [`temp_paths`]), without building the second.
 pub(crate) fn part_path(final_path: &Path) -> PathBuf {
-    let name = final_path.file_name().unwrap_or_default().as_bytes();
+    let name = split_name(final_path).map_or(&[][..], |(_, name)| name.as_bytes());
     // Appending is `with_file_name` when the path ends with its name (not `x/`, `x/.`, `..`).
-    let ends_with_name = !name.is_empty() && final_path.as_os_str().as_bytes().ends_with(name);
-    if ends_with_name && temps_are_suffixed(final_path) {
-        let mut part = final_path.as_os_str().to_os_string();
+    let whole = final_path.as_os_str();
+    let ends_with_name = !name.is_empty() && whole.as_bytes().ends_with(name);
+    if ends_with_name && name.len() + META.len() <= NAME_MAX {
+        let mut part = OsString::with_capacity(whole.len() + PART.len());
+        part.push(whole);
         part.push(PART);
         PathBuf::from(part)
     } else {
@@ -783,14 +789,23 @@ pub(crate) mod tests {
     #[test]
     fn the_part_path_is_the_first_temporary() {
         let long = format!("o/{}", "é".repeat(124));
+        // The longest name whose temporaries are suffixed, and one byte more.
+        let fits = format!("/o/{}", "n".repeat(NAME_MAX - META.len()));
+        let over = format!("{fits}n");
         for p in [
             "o/a.csv",
             "a",
+            "/b",
             "/o/d/x.part",
             "o/x/",
             "o/x/.",
             "o/..",
+            "a/./b",
+            "a//b",
+            "a/../b",
             &long,
+            &fits,
+            &over,
         ] {
             let p = Path::new(p);
             assert_eq!(part_path(p), temp_paths(p).part, "{}", p.display());

@@ -18,6 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Mutex;
 
+use crate::job::split_name;
 use crate::listing::{self, Consulted, Dirs, Listing};
 
 /// The partials of one run's directories, by the spelling of each directory.
@@ -29,7 +30,7 @@ pub(crate) struct Partials {
 impl Partials {
     /// Whether `part` (a partial's path) exists.
     pub(crate) fn exist(&self, part: &Path) -> bool {
-        if let (Some(dir), Some(name)) = (part.parent(), part.file_name()) {
+        if let Some((dir, name)) = split_name(part) {
             let consulted = self.with(dir, |listing| listing.consult(name));
             let known = match consulted {
                 Consulted::Known(found) => Some(found),

@@ -19,7 +19,7 @@ use crate::url::{parse_url, redact};
 
 pub use checksum::parse_checksum;
 pub use paths::{ensure_dir, part_path};
-pub(crate) use paths::{normalize, resolve_user_path};
+pub(crate) use paths::{normalize, resolve_user_path, split_name};
 pub use planning::{Naming, plan, plan_pairs, plan_with};
 // Reading a whole list lives with the line format, in `input`; these paths stay for
 // programs that name them here.

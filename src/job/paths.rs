@@ -4,11 +4,11 @@ paths are compared after lexical normalization, and the output directory and the
 beside each target are named here.
 */
 
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Error;
-use crate::fetch::partial::temp_paths;
 
 /// Resolve a user-given relative PATH under `root` (the output directory, already
 /// [`normalize`]d), refusing any path that would leave it. Absolute paths are the user's
@@ -72,7 +72,22 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
 /// The temporary file a job writes to before the rename: `<path>.part`, or a shortened,
 /// hashed name beside it when that would pass the file-name limit.
 pub fn part_path(path: &Path) -> PathBuf {
-    temp_paths(path).part
+    crate::fetch::partial::part_path(path)
+}
+
+/// `path`'s directory and name, as `parent()` and `file_name()` give them; for the paths a
+/// plan makes (a name after the last slash) found by that slash alone, without the walk over
+/// components those take (the planner and every update-mode question split each target).
+pub(crate) fn split_name(path: &Path) -> Option<(&Path, &OsStr)> {
+    let bytes = path.as_os_str().as_bytes();
+    if let Some(slash) = bytes.iter().rposition(|&b| b == b'/') {
+        let (dir, name) = (&bytes[..slash], &bytes[slash + 1..]);
+        let plain = |b: &[u8]| !b.is_empty() && b != b"." && b != b"..";
+        if plain(name) && plain(dir) && !dir.ends_with(b"/") && !dir.ends_with(b"/.") {
+            return Some((Path::new(OsStr::from_bytes(dir)), OsStr::from_bytes(name)));
+        }
+    }
+    Some((path.parent()?, path.file_name()?))
 }
 
 /// Create the output directory when missing.
@@ -93,6 +108,37 @@ pub fn ensure_dir(dir: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_split_as_the_standard_library_splits_them() {
+        let paths = [
+            "/o/a",
+            "o/a",
+            "a",
+            "/a",
+            "/",
+            "",
+            ".",
+            "..",
+            "a/",
+            "a/.",
+            "a/..",
+            "./a",
+            "../a",
+            "a/./b",
+            "a/../b",
+            "a//b",
+            "//a",
+            "/o/.a",
+            "/o/a.",
+            "/o/..a",
+            "x/y/z.part",
+        ];
+        for p in paths.map(Path::new) {
+            let std = p.parent().zip(p.file_name());
+            assert_eq!(split_name(p), std, "{}", p.display());
+        }
+    }
 
     #[test]
     fn user_paths_never_leave_the_output_dir() {
