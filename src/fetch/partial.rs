@@ -808,7 +808,16 @@ pub(crate) mod tests {
             &over,
         ] {
             let p = Path::new(p);
-            assert_eq!(part_path(p), temp_paths(p).part, "{}", p.display());
+            let (fast, general) = (part_path(p), temp_paths(p).part);
+            assert_eq!(fast, general, "{}", p.display());
+            // The same spelling too, except where `with_file_name` in `temp_paths` goes
+            // through `parent()`: `a//b` and `a/./b` give `a/b.part`, the same file.
+            if !p
+                .to_str()
+                .is_some_and(|s| s.contains("//") || s.contains("/./"))
+            {
+                assert_eq!(fast.as_os_str(), general.as_os_str(), "{}", p.display());
+            }
         }
     }
 

@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn names_split_as_the_standard_library_splits_them() {
-        let paths = [
+        let mut paths: Vec<PathBuf> = [
             "/o/a",
             "o/a",
             "a",
@@ -127,16 +127,34 @@ mod tests {
             "../a",
             "a/./b",
             "a/../b",
+            "a/./x/b",
+            "./../b",
+            "/../b",
             "a//b",
             "//a",
+            "//x/b",
             "/o/.a",
             "/o/a.",
             "/o/..a",
             "x/y/z.part",
-        ];
-        for p in paths.map(Path::new) {
+        ]
+        .map(PathBuf::from)
+        .into();
+        paths.push(PathBuf::from(OsStr::from_bytes(b"/o/\xff\xfe/n\x80.bin")));
+        paths.push(Path::new("/o").join("n".repeat(246)));
+        // Compared byte for byte: `Path`'s own equality ignores how a directory is spelled,
+        // and the partials are looked up by that spelling.
+        let bytes = |split: Option<(&Path, &OsStr)>| {
+            split.map(|(dir, name)| {
+                (
+                    dir.as_os_str().as_bytes().to_vec(),
+                    name.as_bytes().to_vec(),
+                )
+            })
+        };
+        for p in &paths {
             let std = p.parent().zip(p.file_name());
-            assert_eq!(split_name(p), std, "{}", p.display());
+            assert_eq!(bytes(split_name(p)), bytes(std), "{}", p.display());
         }
     }
 

@@ -296,8 +296,9 @@ impl Downloader {
         E: Write + Send,
     {
         let jobs = self.shared.config.jobs.max(1);
-        // Room for the results of a printer tick or two, so that workers do not wait on it.
-        let (tx, rx) = crossbeam_channel::bounded(16 * jobs);
+        // Room for the results of a printer tick or two, so that workers do not wait on it
+        // (the slots are allocated up front: capped, whatever `--jobs` says).
+        let (tx, rx) = crossbeam_channel::bounded((16 * jobs).min(1024));
         let start = Instant::now();
         let (mut summary, taken) = std::thread::scope(|s| {
             let printer = s.spawn(move || printer.print(rx));
