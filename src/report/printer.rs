@@ -4,7 +4,7 @@ completion order, prints a line for each (successes to `out`, failures to `err`)
 them, and returns a [`Summary`] for the final line, the compare table and the JSON report.
 A closed stdout (`fetchpool … | head`) is a normal end: printing stops, counting goes on.
 
-While results stream in, the printer takes them a [`TICK`] at a time instead of being woken
+While results stream in, the printer takes them a tick (1 ms) at a time instead of being woken
 for each one: with thousands of small files a wake-up per result cost more (a context switch
 each, on machines with few cores) than the printing. When none came during a tick it blocks
 on the channel again, so a long download costs it nothing.
@@ -18,9 +18,9 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::{Record, Report, Summary, human_bytes};
 use crate::fetch::Status;
 
-/// How long the printer lets results gather while they are coming. A line shows at most this
-/// late; whoever ends the run unparks the printer so that the end is not (see
-/// [`Printer::print`]).
+/// How long the printer lets results gather while they are coming: a line shows about this
+/// much later than its file ended, at most. Whoever ends the run unparks the printer so that
+/// the end is not late (see [`Printer::print`]).
 const TICK: Duration = Duration::from_millis(1);
 
 /// Writes one line per finished entry. `W` gets successes and summaries, `E` failures.
