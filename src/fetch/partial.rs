@@ -46,11 +46,12 @@ pub(crate) struct Temps {
 /// Whether the temporaries of `final_path` are its name with [`PART`] and [`META`] appended
 /// (the name leaves room for the suffixes).
 pub(crate) fn temps_are_suffixed(final_path: &Path) -> bool {
-    name_len(final_path) + META.len() <= NAME_MAX
+    suffixable(split_name(final_path).map_or(&[][..], |(_, name)| name.as_bytes()))
 }
 
-fn name_len(path: &Path) -> usize {
-    split_name(path).map_or(0, |(_, name)| name.len())
+/// Whether a file `name` leaves room for [`META`], the longer suffix.
+fn suffixable(name: &[u8]) -> bool {
+    name.len() + META.len() <= NAME_MAX
 }
 
 /// The first of `final_path`'s temporaries (see [`temp_paths`]), without building the second.
@@ -59,7 +60,7 @@ pub(crate) fn part_path(final_path: &Path) -> PathBuf {
     // Appending is `with_file_name` when the path ends with its name (not `x/`, `x/.`, `..`).
     let whole = final_path.as_os_str();
     let ends_with_name = !name.is_empty() && whole.as_bytes().ends_with(name);
-    if ends_with_name && name.len() + META.len() <= NAME_MAX {
+    if ends_with_name && suffixable(name) {
         let mut part = OsString::with_capacity(whole.len() + PART.len());
         part.push(whole);
         part.push(PART);
@@ -74,7 +75,7 @@ pub(crate) fn part_path(final_path: &Path) -> PathBuf {
 /// A pure function of the final path, so a later run finds the same partial.
 pub(crate) fn temp_paths(final_path: &Path) -> Temps {
     let name = final_path.file_name().unwrap_or_default().as_bytes();
-    let base: Vec<u8> = if temps_are_suffixed(final_path) {
+    let base: Vec<u8> = if suffixable(name) {
         name.to_vec()
     } else {
         let digest = sha256_of(name).unwrap_or_default();
